@@ -1,0 +1,725 @@
+//! The circuit breaker: admission, outcomes, transitions.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{nanos, ClockSource};
+use crate::config::{Config, WindowKind};
+use crate::event::{Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
+use crate::state::{State, Word};
+use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::window::Window;
+
+/// How a protected call ended, as the caller classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The call worked.
+    Success,
+    /// The call failed in a way that says the dependency is unhealthy.
+    Failure,
+    /// Neither: counts for nothing and frees a half-open slot (a caller's own mistake, say).
+    Ignored,
+}
+
+/// Why a call was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The breaker is open and its wait has not passed.
+    Open,
+    /// The breaker is half-open and every probe slot is taken.
+    HalfOpenFull,
+    /// The breaker was forced open.
+    ForcedOpen,
+}
+
+/// A call the breaker did not admit. Carries the breaker's name, its state and how long until
+/// a probe will be admitted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rejected {
+    name: Name,
+    reason: RejectReason,
+    retry_after: Option<Duration>,
+}
+
+impl Rejected {
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The breaker's name, shareable.
+    pub fn breaker_name(&self) -> &Name {
+        &self.name
+    }
+    /// Why the call was rejected.
+    pub fn reason(&self) -> RejectReason {
+        self.reason
+    }
+    /// The breaker's state at the rejection.
+    pub fn state(&self) -> State {
+        match self.reason {
+            RejectReason::Open => State::Open,
+            RejectReason::HalfOpenFull => State::HalfOpen,
+            RejectReason::ForcedOpen => State::ForcedOpen,
+        }
+    }
+    /// Time until a probe will be admitted: `None` when forced open (until released) or when
+    /// half-open with every slot taken (until a probe reports).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            RejectReason::Open => write!(f, "circuit breaker `{}` is open", self.name)?,
+            RejectReason::HalfOpenFull => {
+                write!(f, "circuit breaker `{}` is half-open and all probe slots are taken", self.name)?
+            }
+            RejectReason::ForcedOpen => write!(f, "circuit breaker `{}` is forced open", self.name)?,
+        }
+        if let Some(after) = self.retry_after {
+            write!(f, "; retry after {:.3}s", after.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Admitted while closed or metrics-only: outcomes feed the window.
+    Normal,
+    /// A half-open probe holding one of the slots.
+    Probe,
+    /// Admitted while disabled: nothing is recorded.
+    Passthrough,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    generation: u32,
+    kind: Kind,
+    /// Clock reading at admission, or 0 when no one needs the call's duration.
+    started: u64,
+}
+
+/// Mutable state that changes only on failures, transitions and unclean windows.
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    window: Window,
+    consecutive_failures: u32,
+    probe_successes: u32,
+    /// Reopens from half-open since the last close: the backoff exponent.
+    reopens: u32,
+    rng: u64,
+    /// Metrics-only mode: a threshold is currently exceeded (report once per crossing).
+    exceeded: bool,
+}
+
+/// A circuit breaker: admits calls, records their outcomes, and opens when the dependency
+/// behind it is failing.
+///
+/// Admission and the healthy success path are lock-free: an atomic load of a packed state word,
+/// and nothing more when the window holds only successes. Failures, transitions and windows
+/// that hold failures take a short internal lock that never covers user code or listeners.
+///
+/// # Example
+///
+/// ```
+/// use breaker_core::{CircuitBreaker, Config, State};
+///
+/// let breaker = CircuitBreaker::new("payments", Config::builder().consecutive_failures(3).build().unwrap());
+/// for _ in 0..3 {
+///     let permit = breaker.try_acquire().unwrap();
+///     permit.failure();
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.name(), "payments");
+/// assert!(rejected.retry_after().is_some());
+/// ```
+pub struct CircuitBreaker {
+    name: Name,
+    word: AtomicU64,
+    /// Open: when probes may start. Half-open: when the breaker gives up and reopens.
+    deadline: AtomicU64,
+    /// 1 when a fast success must still take the lock (the window is not clean or failures
+    /// are counting up).
+    dirty: AtomicU32,
+    /// Slow-call duration in nanoseconds, 0 when slow-call detection is off.
+    slow_nanos: AtomicU64,
+    half_open_permits: AtomicU32,
+    /// 1 when outcomes need the clock (time window).
+    timed_window: AtomicU32,
+    inner: Mutex<Inner>,
+    clock: ClockSource,
+    listener: Option<Arc<dyn Listener>>,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker").field("name", &self.name).field("state", &self.state()).finish()
+    }
+}
+
+fn seed(name: &str) -> u64 {
+    // FNV-1a: a fixed, name-derived seed keeps jitter reproducible under a manual clock.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1
+}
+
+impl CircuitBreaker {
+    /// A closed breaker reading the system clock.
+    pub fn new(name: impl Into<Name>, config: Config) -> Self {
+        let name = name.into();
+        let rng = seed(&name);
+        let breaker = CircuitBreaker {
+            word: AtomicU64::new(Word::new(State::Closed, 0, 0).0),
+            deadline: AtomicU64::new(0),
+            dirty: AtomicU32::new(1),
+            slow_nanos: AtomicU64::new(0),
+            half_open_permits: AtomicU32::new(0),
+            timed_window: AtomicU32::new(0),
+            inner: Mutex::new(Inner {
+                window: Window::new(config.window()),
+                config,
+                consecutive_failures: 0,
+                probe_successes: 0,
+                reopens: 0,
+                rng,
+                exceeded: false,
+            }),
+            name,
+            clock: ClockSource::System,
+            listener: None,
+        };
+        breaker.mirror_config(&lock(&breaker.inner));
+        breaker
+    }
+
+    /// Reads time from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: impl Into<ClockSource>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Reports transitions and threshold crossings to `listener`.
+    pub fn with_listener(mut self, listener: Arc<dyn Listener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// The current state. An open breaker whose wait has passed still reads `Open` until the
+    /// next call moves it to half-open.
+    pub fn state(&self) -> State {
+        Word(self.word.load(Ordering::Acquire)).state()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        lock(&self.inner).config.clone()
+    }
+
+    /// The clock this breaker reads.
+    pub fn clock(&self) -> &ClockSource {
+        &self.clock
+    }
+
+    /// Asks to run one call. On success the returned [`Permit`] must be given the call's
+    /// [`Outcome`]; dropping it unused frees its slot and records nothing (the call was
+    /// cancelled), unless the thread is panicking, which records a failure.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        self.admit().map(|ticket| Permit { breaker: self, ticket, done: false })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
+    /// so it can move into a `'static` future.
+    #[inline]
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        self.admit().map(|ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
+    }
+
+    #[inline]
+    fn started(&self) -> u64 {
+        if self.slow_nanos.load(Ordering::Relaxed) != 0 {
+            self.clock.now_nanos()
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn admit(&self) -> Result<Ticket, Rejected> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        match word.state() {
+            State::Closed | State::MetricsOnly => {
+                Ok(Ticket { generation: word.generation(), kind: Kind::Normal, started: self.started() })
+            }
+            State::Disabled => Ok(Ticket { generation: word.generation(), kind: Kind::Passthrough, started: 0 }),
+            _ => self.admit_slow(),
+        }
+    }
+
+    #[cold]
+    fn admit_slow(&self) -> Result<Ticket, Rejected> {
+        loop {
+            let word = Word(self.word.load(Ordering::Acquire));
+            match word.state() {
+                State::Closed | State::MetricsOnly | State::Disabled => return self.admit(),
+                State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, None)),
+                State::Open => {
+                    let now = self.clock.now_nanos();
+                    let until = self.deadline.load(Ordering::Acquire);
+                    if now < until {
+                        let after = Duration::from_nanos(until - now);
+                        return Err(self.rejected(RejectReason::Open, Some(after)));
+                    }
+                    // The wait has passed: the first caller moves the breaker to half-open.
+                    let event = {
+                        let mut inner = lock(&self.inner);
+                        let current = Word(self.word.load(Ordering::Acquire));
+                        if current.generation() == word.generation() && current.state() == State::Open {
+                            Some(self.transition(&mut inner, current, State::HalfOpen, Reason::WaitElapsed, now))
+                        } else {
+                            None
+                        }
+                    };
+                    self.notify(event);
+                }
+                State::HalfOpen => {
+                    let permits = self.half_open_permits.load(Ordering::Relaxed);
+                    if word.in_flight() < permits {
+                        let next = Word::new(State::HalfOpen, word.in_flight() + 1, word.generation());
+                        if self.word.compare_exchange(word.0, next.0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                            let started = self.clock.now_nanos();
+                            return Ok(Ticket { generation: word.generation(), kind: Kind::Probe, started });
+                        }
+                        continue;
+                    }
+                    let now = self.clock.now_nanos();
+                    if now >= self.deadline.load(Ordering::Acquire) {
+                        // Probes never reported back: reopen rather than wedge.
+                        let event = {
+                            let mut inner = lock(&self.inner);
+                            let current = Word(self.word.load(Ordering::Acquire));
+                            if current.generation() == word.generation() && current.state() == State::HalfOpen {
+                                Some(self.transition(&mut inner, current, State::Open, Reason::HalfOpenTimeout, now))
+                            } else {
+                                None
+                            }
+                        };
+                        self.notify(event);
+                        continue;
+                    }
+                    return Err(self.rejected(RejectReason::HalfOpenFull, None));
+                }
+            }
+        }
+    }
+
+    fn rejected(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
+        Rejected { name: self.name.clone(), reason, retry_after }
+    }
+
+    /// Records `outcome` for `ticket`, or releases it when `outcome` is `None`.
+    #[inline]
+    fn finish(&self, ticket: &Ticket, outcome: Option<Outcome>) {
+        match (ticket.kind, outcome) {
+            (Kind::Passthrough, _) | (Kind::Normal, None | Some(Outcome::Ignored)) => {}
+            (Kind::Normal, Some(outcome)) => {
+                let slow_nanos = self.slow_nanos.load(Ordering::Relaxed);
+                let needs_clock = slow_nanos != 0 || self.timed_window.load(Ordering::Relaxed) != 0;
+                let now = if needs_clock { self.clock.now_nanos() } else { 0 };
+                let slow = slow_nanos != 0 && now.saturating_sub(ticket.started) >= slow_nanos;
+                let failed = outcome == Outcome::Failure;
+                if !failed && !slow && self.dirty.load(Ordering::Acquire) == 0 {
+                    return; // a fast success in a clean window changes nothing
+                }
+                self.record_slow(ticket, failed, slow, now);
+            }
+            (Kind::Probe, outcome) => self.finish_probe(ticket, outcome),
+        }
+    }
+
+    #[cold]
+    fn record_slow(&self, ticket: &Ticket, failed: bool, slow: bool, now: u64) {
+        let event = {
+            let mut inner = lock(&self.inner);
+            let word = Word(self.word.load(Ordering::Acquire));
+            if word.generation() != ticket.generation {
+                return; // admitted before the last state change: stale
+            }
+            inner.window.record(now, failed, slow);
+            if failed {
+                inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
+            } else {
+                inner.consecutive_failures = 0;
+            }
+            let event = self.evaluate(&mut inner, word, now);
+            self.update_dirty(&inner);
+            event
+        };
+        self.notify(event);
+    }
+
+    /// After recording in closed or metrics-only: opens the breaker, or reports the crossing.
+    fn evaluate(&self, inner: &mut Inner, word: Word, now: u64) -> Option<Event> {
+        let reason = trip_reason(inner, now);
+        match word.state() {
+            State::Closed => reason.map(|r| Event::Transition(self.transition(inner, word, State::Open, r, now))),
+            State::MetricsOnly => match reason {
+                Some(reason) if !inner.exceeded => {
+                    inner.exceeded = true;
+                    let snapshot = self.snapshot_locked(inner, word, now);
+                    Some(Event::Exceeded(ThresholdExceeded { name: self.name.clone(), reason, snapshot }))
+                }
+                Some(_) => None,
+                None => {
+                    inner.exceeded = false;
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
+    #[cold]
+    fn finish_probe(&self, ticket: &Ticket, outcome: Option<Outcome>) {
+        if outcome.is_none() || outcome == Some(Outcome::Ignored) {
+            self.release_probe(ticket);
+            return;
+        }
+        let now = self.clock.now_nanos();
+        let event = {
+            let mut inner = lock(&self.inner);
+            let Some(word) = self.release_probe(ticket) else {
+                return;
+            };
+            let slow =
+                inner.config.slow_calls().is_some_and(|s| now.saturating_sub(ticket.started) >= nanos(s.duration));
+            if outcome == Some(Outcome::Failure) || slow {
+                Some(self.transition(&mut inner, word, State::Open, Reason::ProbeFailed, now))
+            } else {
+                inner.probe_successes += 1;
+                let successes = inner.probe_successes;
+                (successes >= inner.config.success_threshold()).then(|| {
+                    self.transition(&mut inner, word, State::Closed, Reason::ProbesSucceeded { successes }, now)
+                })
+            }
+        };
+        self.notify(event.map(Event::Transition));
+    }
+
+    /// Gives a probe slot back if the ticket's generation is current. Returns the new word.
+    fn release_probe(&self, ticket: &Ticket) -> Option<Word> {
+        let mut word = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if word.generation() != ticket.generation || word.state() != State::HalfOpen || word.in_flight() == 0 {
+                return None;
+            }
+            let next = Word::new(State::HalfOpen, word.in_flight() - 1, word.generation());
+            match self.word.compare_exchange(word.0, next.0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(next),
+                Err(actual) => word = Word(actual),
+            }
+        }
+    }
+
+    /// Moves to `to`, bumping the generation so outcomes of earlier admissions are discarded.
+    /// Must be called with the lock held; the returned event is delivered after unlocking.
+    fn transition(&self, inner: &mut Inner, from_word: Word, to: State, reason: Reason, now: u64) -> Transition {
+        let from = from_word.state();
+        let generation = from_word.generation().wrapping_add(1);
+        match to {
+            State::Closed => {
+                inner.window = Window::new(inner.config.window());
+                inner.reopens = 0;
+            }
+            State::Open => {
+                if from == State::HalfOpen && reason != Reason::HalfOpenTimeout {
+                    inner.reopens = inner.reopens.saturating_add(1);
+                }
+                let wait = self.jittered_wait(inner);
+                self.deadline.store(now.saturating_add(wait), Ordering::Release);
+            }
+            State::HalfOpen => {
+                inner.probe_successes = 0;
+                self.deadline.store(now.saturating_add(nanos(inner.config.max_half_open())), Ordering::Release);
+            }
+            State::MetricsOnly => inner.exceeded = false,
+            State::ForcedOpen | State::Disabled => {}
+        }
+        if to != State::HalfOpen {
+            inner.probe_successes = 0;
+        }
+        if matches!(to, State::Closed | State::MetricsOnly) {
+            inner.consecutive_failures = 0;
+        }
+        let word = Word::new(to, 0, generation);
+        self.word.store(word.0, Ordering::Release);
+        self.update_dirty(inner);
+        Transition { name: self.name.clone(), from, to, reason, snapshot: self.snapshot_locked(inner, word, now) }
+    }
+
+    fn jittered_wait(&self, inner: &mut Inner) -> u64 {
+        let base = nanos(inner.config.wait_for(inner.reopens));
+        let jitter = inner.config.jitter();
+        if jitter == 0.0 {
+            return base;
+        }
+        // SplitMix64 step: a uniform in [0, 1).
+        inner.rng = inner.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = inner.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        #[allow(clippy::cast_precision_loss)] // 53 bits of randomness are plenty
+        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let factor = 1.0 + jitter * (2.0 * unit - 1.0);
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let waited = (base as f64 * factor) as u64;
+        waited.max(1)
+    }
+
+    fn update_dirty(&self, inner: &Inner) {
+        let clean = inner.consecutive_failures == 0 && inner.window.is_clean();
+        self.dirty.store(u32::from(!clean), Ordering::Release);
+    }
+
+    fn mirror_config(&self, inner: &Inner) {
+        let config = &inner.config;
+        self.slow_nanos.store(config.slow_calls().map_or(0, |s| nanos(s.duration).max(1)), Ordering::Relaxed);
+        self.half_open_permits.store(config.half_open_permits(), Ordering::Relaxed);
+        self.timed_window.store(u32::from(matches!(config.window(), WindowKind::Time(_))), Ordering::Relaxed);
+        self.update_dirty(inner);
+    }
+
+    fn notify(&self, event: Option<impl Into<Event>>) {
+        let (Some(event), Some(listener)) = (event, &self.listener) else {
+            return;
+        };
+        // A panicking listener must not break the breaker or its caller.
+        let _ = catch_unwind(AssertUnwindSafe(|| match event.into() {
+            Event::Transition(t) => listener.on_transition(&t),
+            Event::Exceeded(e) => listener.on_threshold_exceeded(&e),
+        }));
+    }
+
+    fn manual(&self, to: State, op: ManualOp) {
+        let now = self.clock.now_nanos();
+        let event = {
+            let mut inner = lock(&self.inner);
+            let word = Word(self.word.load(Ordering::Acquire));
+            if op == ManualOp::Reset {
+                inner.window = Window::new(inner.config.window());
+            } else if word.state() == to {
+                return;
+            }
+            self.transition(&mut inner, word, to, Reason::Manual(op), now)
+        };
+        self.notify(Some(event));
+    }
+
+    /// Rejects every call until [`reset`](Self::reset) (or another manual state).
+    pub fn force_open(&self) {
+        self.manual(State::ForcedOpen, ManualOp::ForceOpen);
+    }
+
+    /// Admits every call and records nothing until another manual state is chosen.
+    pub fn disable(&self) {
+        self.manual(State::Disabled, ManualOp::Disable);
+    }
+
+    /// Admits and records every call; reports threshold crossings to the listener but never
+    /// opens, until another manual state is chosen.
+    pub fn metrics_only(&self) {
+        self.manual(State::MetricsOnly, ManualOp::MetricsOnly);
+    }
+
+    /// Back to closed with an empty window and the backoff reset, from any state.
+    pub fn reset(&self) {
+        self.manual(State::Closed, ManualOp::Reset);
+    }
+
+    /// Replaces the configuration. The state is kept; the window is kept when its kind and
+    /// size are unchanged and emptied otherwise; thresholds apply from the next outcome and a
+    /// new wait from the next opening.
+    pub fn reconfigure(&self, config: Config) {
+        let mut inner = lock(&self.inner);
+        if inner.config.window() != config.window() {
+            inner.window = Window::new(config.window());
+        }
+        inner.config = config;
+        self.mirror_config(&inner);
+    }
+
+    /// A consistent view of the breaker now.
+    pub fn snapshot(&self) -> Snapshot {
+        let now = self.clock.now_nanos();
+        let mut inner = lock(&self.inner);
+        let word = Word(self.word.load(Ordering::Acquire));
+        self.snapshot_locked(&mut inner, word, now)
+    }
+
+    fn snapshot_locked(&self, inner: &mut Inner, word: Word, now: u64) -> Snapshot {
+        let stats = inner.window.stats(now);
+        let rate = |n: u32| if stats.calls == 0 { 0.0 } else { f64::from(n) / f64::from(stats.calls) };
+        let retry_after = (word.state() == State::Open)
+            .then(|| Duration::from_nanos(self.deadline.load(Ordering::Acquire).saturating_sub(now)));
+        Snapshot {
+            state: word.state(),
+            failure_rate: rate(stats.failures),
+            slow_call_rate: rate(stats.slow),
+            calls_in_window: stats.calls,
+            failed_calls: stats.failures,
+            slow_calls: stats.slow,
+            consecutive_failures: inner.consecutive_failures,
+            permits_in_use: if word.state() == State::HalfOpen { word.in_flight() } else { 0 },
+            retry_after,
+        }
+    }
+
+    /// Bytes this breaker occupies, its window included (not its name or listener).
+    pub fn memory_footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + lock(&self.inner).window.heap_bytes()
+    }
+}
+
+fn trip_reason(inner: &mut Inner, now: u64) -> Option<Reason> {
+    let config = &inner.config;
+    if let Some(threshold) = config.consecutive_failures() {
+        if inner.consecutive_failures >= threshold {
+            return Some(Reason::ConsecutiveFailures { count: inner.consecutive_failures, threshold });
+        }
+    }
+    let (failure_rate, slow_calls, minimum) = (config.failure_rate(), config.slow_calls(), config.minimum_calls());
+    let stats = inner.window.stats(now);
+    if stats.calls < minimum || stats.calls == 0 {
+        return None;
+    }
+    let calls = f64::from(stats.calls);
+    if let Some(threshold) = failure_rate {
+        let rate = f64::from(stats.failures) / calls;
+        if rate >= threshold {
+            return Some(Reason::FailureRate { rate, threshold });
+        }
+    }
+    if let Some(slow) = slow_calls {
+        let rate = f64::from(stats.slow) / calls;
+        if rate >= slow.rate_threshold {
+            return Some(Reason::SlowCallRate { rate, threshold: slow.rate_threshold });
+        }
+    }
+    None
+}
+
+enum Event {
+    Transition(Transition),
+    Exceeded(ThresholdExceeded),
+}
+
+impl From<Transition> for Event {
+    fn from(t: Transition) -> Self {
+        Event::Transition(t)
+    }
+}
+
+/// Permission to run one call, borrowed from a [`CircuitBreaker`].
+///
+/// Report the call's outcome with [`success`](Self::success), [`failure`](Self::failure),
+/// [`ignore`](Self::ignore) or [`record`](Self::record). Dropped unused, it frees its slot and
+/// records nothing (a cancelled call) — unless the thread is panicking, in which case it
+/// records a failure.
+#[must_use = "report the call's outcome, or drop the permit to cancel"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    ticket: Ticket,
+    done: bool,
+}
+
+/// Like [`Permit`], but owning a reference to the breaker so it can be held by `'static`
+/// futures.
+#[must_use = "report the call's outcome, or drop the permit to cancel"]
+pub struct OwnedPermit {
+    breaker: Arc<CircuitBreaker>,
+    ticket: Ticket,
+    done: bool,
+}
+
+macro_rules! permit_api {
+    ($ty:ty) => {
+        impl $ty {
+            /// Records how the call ended.
+            #[inline]
+            pub fn record(mut self, outcome: Outcome) {
+                self.done = true;
+                self.breaker.finish(&self.ticket, Some(outcome));
+            }
+            /// The call succeeded.
+            #[inline]
+            pub fn success(self) {
+                self.record(Outcome::Success);
+            }
+            /// The call failed.
+            #[inline]
+            pub fn failure(self) {
+                self.record(Outcome::Failure);
+            }
+            /// The call's outcome says nothing about the dependency's health.
+            #[inline]
+            pub fn ignore(self) {
+                self.record(Outcome::Ignored);
+            }
+            /// True when this permit is one of the half-open probes.
+            pub fn is_probe(&self) -> bool {
+                self.ticket.kind == Kind::Probe
+            }
+            /// The name of the breaker that issued this permit.
+            pub fn breaker_name(&self) -> &Name {
+                self.breaker.name()
+            }
+        }
+
+        impl Drop for $ty {
+            #[inline]
+            fn drop(&mut self) {
+                if !self.done {
+                    let outcome = std::thread::panicking().then_some(Outcome::Failure);
+                    self.breaker.finish(&self.ticket, outcome);
+                }
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("breaker", self.breaker.name())
+                    .field("probe", &self.is_probe())
+                    .finish()
+            }
+        }
+    };
+}
+
+permit_api!(Permit<'_>);
+permit_api!(OwnedPermit);

@@ -1,0 +1,276 @@
+//! What a breaker reports: snapshots, transitions, and threshold crossings in metrics-only mode.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::State;
+
+/// A breaker's name. Static names (the common case) are copied for free; owned names share
+/// one allocation.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(NameRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum NameRepr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Name {
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            NameRepr::Static(s) => s,
+            NameRepr::Shared(s) => s,
+        }
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for Name {
+    fn from(s: &'static str) -> Self {
+        Name(NameRepr::Static(s))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Self {
+        Name(NameRepr::Shared(s.into()))
+    }
+}
+
+impl From<Arc<str>> for Name {
+    fn from(s: Arc<str>) -> Self {
+        Name(NameRepr::Shared(s))
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A point-in-time view of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Snapshot {
+    /// The current state.
+    pub state: State,
+    /// Failed share of the calls in the window (0 when the window is empty).
+    pub failure_rate: f64,
+    /// Slow share of the calls in the window (0 when the window is empty).
+    pub slow_call_rate: f64,
+    /// Outcomes in the window.
+    pub calls_in_window: u32,
+    /// Failed outcomes in the window.
+    pub failed_calls: u32,
+    /// Slow outcomes in the window.
+    pub slow_calls: u32,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Half-open probes in flight.
+    pub permits_in_use: u32,
+    /// While open: how long until a probe is admitted.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser_opt_duration"))]
+    pub retry_after: Option<Duration>,
+}
+
+#[cfg(feature = "serde")]
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Which manual operation caused a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualOp {
+    /// [`force_open`](crate::CircuitBreaker::force_open).
+    ForceOpen,
+    /// [`disable`](crate::CircuitBreaker::disable).
+    Disable,
+    /// [`metrics_only`](crate::CircuitBreaker::metrics_only).
+    MetricsOnly,
+    /// [`reset`](crate::CircuitBreaker::reset).
+    Reset,
+}
+
+/// Why a breaker changed state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// `consecutive_failures` was reached.
+    ConsecutiveFailures {
+        /// Failures in a row.
+        count: u32,
+        /// The configured threshold.
+        threshold: u32,
+    },
+    /// The failure rate over the window reached the threshold.
+    FailureRate {
+        /// The measured rate.
+        rate: f64,
+        /// The configured threshold.
+        threshold: f64,
+    },
+    /// The slow-call rate over the window reached the threshold.
+    SlowCallRate {
+        /// The measured rate.
+        rate: f64,
+        /// The configured threshold.
+        threshold: f64,
+    },
+    /// The open wait passed; probes may run.
+    WaitElapsed,
+    /// A half-open probe failed (or was slow).
+    ProbeFailed,
+    /// Enough probes succeeded.
+    ProbesSucceeded {
+        /// Successful probes.
+        successes: u32,
+    },
+    /// The breaker stayed half-open longer than `max_half_open`.
+    HalfOpenTimeout,
+    /// A manual operation.
+    Manual(ManualOp),
+}
+
+impl Reason {
+    /// A short snake_case label for metrics: `consecutive_failures`, `failure_rate`, ...
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Reason::ConsecutiveFailures { .. } => "consecutive_failures",
+            Reason::FailureRate { .. } => "failure_rate",
+            Reason::SlowCallRate { .. } => "slow_call_rate",
+            Reason::WaitElapsed => "wait_elapsed",
+            Reason::ProbeFailed => "probe_failed",
+            Reason::ProbesSucceeded { .. } => "probes_succeeded",
+            Reason::HalfOpenTimeout => "half_open_timeout",
+            Reason::Manual(ManualOp::ForceOpen) => "force_open",
+            Reason::Manual(ManualOp::Disable) => "disable",
+            Reason::Manual(ManualOp::MetricsOnly) => "metrics_only",
+            Reason::Manual(ManualOp::Reset) => "reset",
+        }
+    }
+
+    /// The measured value and threshold, for the trips that have them.
+    pub fn measurement(&self) -> Option<(f64, f64)> {
+        match *self {
+            Reason::ConsecutiveFailures { count, threshold } => Some((f64::from(count), f64::from(threshold))),
+            Reason::FailureRate { rate, threshold } | Reason::SlowCallRate { rate, threshold } => {
+                Some((rate, threshold))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ConsecutiveFailures { count, threshold } => {
+                write!(f, "{count} consecutive failures (threshold {threshold})")
+            }
+            Reason::FailureRate { rate, threshold } => {
+                write!(f, "failure rate {:.1}% (threshold {:.1}%)", rate * 100.0, threshold * 100.0)
+            }
+            Reason::SlowCallRate { rate, threshold } => {
+                write!(f, "slow-call rate {:.1}% (threshold {:.1}%)", rate * 100.0, threshold * 100.0)
+            }
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// One state change, reported exactly once to the breaker's [`Listener`].
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The breaker's name.
+    pub name: Name,
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// Why.
+    pub reason: Reason,
+    /// The breaker right after the change.
+    pub snapshot: Snapshot,
+}
+
+/// In metrics-only mode: a threshold was crossed that would have opened the breaker.
+#[derive(Debug, Clone)]
+pub struct ThresholdExceeded {
+    /// The breaker's name.
+    pub name: Name,
+    /// Which threshold, with the measured value.
+    pub reason: Reason,
+    /// The breaker at that moment.
+    pub snapshot: Snapshot,
+}
+
+/// Receives a breaker's notifications. Called outside any lock; a panic inside is caught and
+/// cannot harm the breaker.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use breaker_core::{CircuitBreaker, Config, Listener, State, Transition};
+///
+/// #[derive(Default)]
+/// struct Log(Mutex<Vec<(State, State)>>);
+///
+/// impl Listener for Log {
+///     fn on_transition(&self, t: &Transition) {
+///         self.0.lock().unwrap().push((t.from, t.to));
+///     }
+/// }
+///
+/// let log = Arc::new(Log::default());
+/// let breaker = CircuitBreaker::new("db", Config::default()).with_listener(log.clone());
+/// breaker.force_open();
+/// assert_eq!(*log.0.lock().unwrap(), [(State::Closed, State::ForcedOpen)]);
+/// ```
+pub trait Listener: Send + Sync + 'static {
+    /// A state change.
+    fn on_transition(&self, transition: &Transition);
+
+    /// Metrics-only mode crossed a threshold (reported once per crossing).
+    fn on_threshold_exceeded(&self, event: &ThresholdExceeded) {
+        let _ = event;
+    }
+}
