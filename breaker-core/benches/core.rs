@@ -1,1 +1,3 @@
+//! Benchmarks for `breaker-core` (placeholder until the benchmark suite lands).
+
 fn main() {}
