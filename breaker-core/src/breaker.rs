@@ -386,7 +386,12 @@ impl CircuitBreaker {
     fn evaluate(&self, inner: &mut Inner, word: Word, now: u64) -> Option<Event> {
         let reason = trip_reason(inner, now);
         match word.state() {
-            State::Closed => reason.map(|r| Event::Transition(self.transition(inner, word, State::Open, r, now))),
+            State::Closed => reason.map(|r| {
+                // `now` is 0 when the window did not need the time (count window, no slow-call
+                // detection), but the open deadline is `now + wait`: read the clock for it.
+                let now = self.clock.now_nanos();
+                Event::Transition(self.transition(inner, word, State::Open, r, now))
+            }),
             State::MetricsOnly => match reason {
                 Some(reason) if !inner.exceeded => {
                     inner.exceeded = true;
@@ -723,3 +728,21 @@ macro_rules! permit_api {
 
 permit_api!(Permit<'_>);
 permit_api!(OwnedPermit);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ManualClock;
+
+    #[test]
+    fn a_count_window_trip_waits_the_full_wait_whatever_the_time() {
+        let clock = ManualClock::new();
+        let config = Config::builder().consecutive_failures(1).wait(Duration::from_secs(10)).build().unwrap();
+        let breaker = CircuitBreaker::new("late", config).with_clock(clock.clone());
+        clock.advance(Duration::from_secs(100));
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let rejected = breaker.try_acquire().expect_err("just opened: no probe yet");
+        assert_eq!(rejected.retry_after(), Some(Duration::from_secs(10)));
+    }
+}
