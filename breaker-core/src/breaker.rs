@@ -109,11 +109,15 @@ enum Kind {
     Passthrough,
 }
 
+/// `started` of a call admitted while slow-call detection was off: it never counts as slow,
+/// even if detection is switched on before it reports (`now - UNTIMED` saturates to 0).
+const UNTIMED: u64 = u64::MAX;
+
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
     generation: u32,
     kind: Kind,
-    /// Clock reading at admission, or 0 when no one needs the call's duration.
+    /// Clock reading at admission, or [`UNTIMED`] when no one needed the call's duration.
     started: u64,
 }
 
@@ -264,7 +268,7 @@ impl CircuitBreaker {
         if self.slow_nanos.load(Ordering::Relaxed) != 0 {
             self.clock.now_nanos()
         } else {
-            0
+            UNTIMED
         }
     }
 
@@ -275,7 +279,7 @@ impl CircuitBreaker {
             State::Closed | State::MetricsOnly => {
                 Ok(Ticket { generation: word.generation(), kind: Kind::Normal, started: self.started() })
             }
-            State::Disabled => Ok(Ticket { generation: word.generation(), kind: Kind::Passthrough, started: 0 }),
+            State::Disabled => Ok(Ticket { generation: word.generation(), kind: Kind::Passthrough, started: UNTIMED }),
             _ => self.admit_slow(),
         }
     }
@@ -744,5 +748,18 @@ mod tests {
         assert_eq!(breaker.state(), State::Open);
         let rejected = breaker.try_acquire().expect_err("just opened: no probe yet");
         assert_eq!(rejected.retry_after(), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn calls_admitted_before_slow_detection_was_switched_on_are_not_slow() {
+        let clock = ManualClock::new();
+        let quiet = || Config::builder().consecutive_failures(0).without_failure_rate().count_window(10);
+        let breaker = CircuitBreaker::new("late", quiet().build().unwrap()).with_clock(clock.clone());
+        clock.advance(Duration::from_secs(100));
+        let running = breaker.try_acquire().unwrap();
+        breaker.reconfigure(quiet().slow_call(Duration::from_secs(1)).minimum_calls(1).build().unwrap());
+        running.success();
+        let snapshot = breaker.snapshot();
+        assert_eq!((snapshot.state, snapshot.calls_in_window, snapshot.slow_calls), (State::Closed, 1, 0));
     }
 }
