@@ -433,7 +433,8 @@ impl ConfigBuilder {
             _ => {}
         }
         let minimum_calls = self.minimum_calls.unwrap_or(match window {
-            WindowKind::Count(n) => n.min(20),
+            // At least 1, so an empty window is reported once, on `window`, not on this unset field too.
+            WindowKind::Count(n) => n.clamp(1, 20),
             WindowKind::Time(_) => 20,
         });
         if minimum_calls == 0 {
@@ -732,6 +733,13 @@ mod tests {
         assert_eq!(c.minimum_calls(), 5);
         let c = Config::builder().half_open_permits(1).build().unwrap();
         assert_eq!(c.success_threshold(), 1);
+    }
+
+    #[test]
+    fn an_empty_window_is_not_also_blamed_on_unset_fields() {
+        assert_eq!(fields(Config::builder().count_window(0)), ["window"]);
+        assert_eq!(fields(Config::builder().half_open_permits(0)), ["half_open_permits"]);
+        assert_eq!(fields(Config::builder().count_window(0).minimum_calls(0)), ["window", "minimum_calls"]);
     }
 
     #[test]
