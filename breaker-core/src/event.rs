@@ -8,11 +8,12 @@ use std::time::Duration;
 use crate::state::State;
 
 /// A breaker's name. Static names (the common case) are copied for free; owned names share
-/// one allocation.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// one allocation. Compares, orders and hashes exactly like the `str` it holds, so maps keyed
+/// by `Name` can be queried with a `&str`.
+#[derive(Clone)]
 pub struct Name(NameRepr);
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 enum NameRepr {
     Static(&'static str),
     Shared(Arc<str>),
@@ -25,6 +26,32 @@ impl Name {
             NameRepr::Static(s) => s,
             NameRepr::Shared(s) => s,
         }
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
