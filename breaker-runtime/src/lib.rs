@@ -1,1 +1,80 @@
-//! placeholder
+//! Declarative circuit breakers for async Rust services.
+//!
+//! `breaker-runtime` is the one dependency users need: a [`Registry`] of named, per-endpoint
+//! breakers; async and blocking execution with timeouts, classification, fallbacks and
+//! retries; configuration from code, TOML files and the environment; metrics through the
+//! [`metrics`](https://docs.rs/metrics) facade; `tracing` spans and events; health reports;
+//! a tower layer; and the [`circuit_breaker`] attribute that puts it all on a method.
+//!
+//! # A call through a breaker
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use breaker_runtime::{CallError, Config, Registry, State};
+//!
+//! let registry = Registry::new();
+//! registry.configure("content-service", Config::builder().consecutive_failures(2)).unwrap();
+//! let content = registry.breaker("content-service");
+//!
+//! for _ in 0..2 {
+//!     let r: Result<(), CallError<&str>> = content.call(async { Err("502 bad gateway") }).await;
+//!     assert!(matches!(r, Err(CallError::Failed(_))));
+//! }
+//! assert_eq!(content.state(), State::Open);
+//!
+//! // Now calls fail fast, without touching the dependency.
+//! let r: Result<(), CallError<&str>> = content.call(async { unreachable!() }).await;
+//! let Err(CallError::Rejected(rejected)) = r else { panic!() };
+//! assert_eq!(rejected.name(), "content-service");
+//! assert!(rejected.retry_after().unwrap() <= Duration::from_secs(60));
+//! # });
+//! ```
+//!
+//! # Observability
+//!
+//! - Metrics: see [`metrics`](crate::metrics) for every name and label.
+//! - Spans: `circuit_breaker_check` (trace, around admission), `primary_request` (debug,
+//!   around a call), `probe_attempt` (info, around a half-open probe), `fallback_execution`
+//!   (info, around a fallback); each with the field `breaker`.
+//! - Events: state transitions with `from_state`, `to_state`, `reason`, `value`, `threshold`
+//!   (warn when opening, info otherwise); rejections at debug.
+//! - [`Registry::on_event`] and [`Registry::subscribe`] deliver [`Event`]s to your alerting.
+//! - [`Registry::health`] returns a [`HealthReport`] for a readiness endpoint.
+
+#![forbid(unsafe_code)]
+
+mod breaker;
+mod classify;
+mod error;
+mod events;
+mod fallback;
+mod health;
+pub mod metrics;
+mod registry;
+mod retry;
+pub mod sources;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Not public API: used by the code `#[circuit_breaker]` generates.
+    pub use crate::private::*;
+}
+mod private;
+
+pub use breaker::{Breaker, FallbackOn, Policy};
+pub use classify::{Classifier, Classify, ErrorsAreFailures};
+pub use error::{CallError, TimedOut};
+pub use events::Event;
+pub use fallback::StaleCache;
+pub use health::{BreakerHealth, HealthReport, HealthStatus};
+pub use registry::{init_global, Registry, RegistryBuilder};
+pub use retry::Retry;
+
+pub use breaker_core::{
+    testing, CircuitBreaker, ClockSource, Config, ConfigBuilder, ConfigError, ManualOp, Name, Outcome, Reason,
+    RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
+};
+
+#[doc(inline)]
+pub use breaker_macros::circuit_breaker;

@@ -1,0 +1,448 @@
+//! A handle to one named breaker, and the ways to run calls through it.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use breaker_core::{CircuitBreaker, Name, Outcome, Rejected, Snapshot, State};
+use tracing::Instrument;
+
+use crate::classify::{Classify, ErrorsAreFailures};
+use crate::error::{CallError, TimedOut};
+use crate::events::{Event, Hub};
+use crate::metrics::BreakerMetrics;
+use crate::retry::Retry;
+
+/// Per-call options: a timeout and how results are classified.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_runtime::{Outcome, Policy};
+///
+/// let policy = Policy::new()
+///     .timeout(Duration::from_secs(2))
+///     .classify(|r: &Result<u16, std::io::Error>| match r {
+///         Ok(status) if *status >= 500 => Outcome::Failure,
+///         Ok(_) => Outcome::Success,
+///         Err(_) => Outcome::Failure,
+///     });
+/// assert_eq!(policy.timeout_duration(), Some(Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy<C = ErrorsAreFailures> {
+    timeout: Option<Duration>,
+    classify: C,
+}
+
+impl Policy {
+    /// No timeout; `Ok` is a success and every `Err` a failure.
+    pub const fn new() -> Self {
+        Policy { timeout: None, classify: ErrorsAreFailures }
+    }
+}
+
+impl<C> Policy<C> {
+    /// Drop the call and record a failure if it runs longer than `timeout` (async calls only;
+    /// needs a tokio runtime with time enabled).
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the timeout, or clears it with `None`.
+    pub const fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Classify results with `classify` (a [`Classifier`](crate::Classifier) or a closure).
+    pub fn classify<D>(self, classify: D) -> Policy<D> {
+        Policy { timeout: self.timeout, classify }
+    }
+
+    /// The timeout, if any.
+    pub fn timeout_duration(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &C {
+        &self.classify
+    }
+}
+
+/// Which errors a fallback covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FallbackOn {
+    /// Only calls the breaker rejected (it is open): failures and timeouts propagate.
+    Rejected,
+    /// Rejections, timeouts and failures alike.
+    #[default]
+    Any,
+}
+
+impl FallbackOn {
+    /// True when a fallback with this scope handles `error`.
+    pub fn covers<E>(self, error: &CallError<E>) -> bool {
+        self == FallbackOn::Any || error.is_rejected()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) core: Arc<CircuitBreaker>,
+    pub(crate) metrics: BreakerMetrics,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) critical: AtomicBool,
+}
+
+/// A cheap, cloneable handle to one named breaker in a [`Registry`](crate::Registry).
+///
+/// Every handle for a name shares one breaker. Run calls with [`call`](Self::call) (async),
+/// [`call_blocking`](Self::call_blocking), or their `_with` forms for a timeout and custom
+/// classification; add fallbacks with [`call_or_else`](Self::call_or_else) and retries with
+/// [`call_retrying`](Self::call_retrying).
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use breaker_runtime::{CallError, Registry};
+///
+/// let registry = Registry::new();
+/// let users = registry.breaker("user-service");
+/// let name: Result<String, CallError<std::io::Error>> = users.call(async { Ok("ada".to_owned()) }).await;
+/// assert_eq!(name.unwrap(), "ada");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Breaker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker").field("name", self.name()).field("state", &self.state()).finish()
+    }
+}
+
+impl Breaker {
+    pub(crate) fn new(core: Arc<CircuitBreaker>, metrics: BreakerMetrics, hub: Arc<Hub>) -> Self {
+        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false) }) }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &Name {
+        self.shared.core.name()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.shared.core.state()
+    }
+
+    /// A point-in-time view: state, rates, counts, retry_after.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.core.snapshot()
+    }
+
+    /// The core state machine, for permits and manual control.
+    pub fn core(&self) -> &Arc<CircuitBreaker> {
+        &self.shared.core
+    }
+
+    /// Marks this breaker critical for [`health`](crate::Registry::health): while it is open
+    /// the report is critical.
+    pub fn set_critical(&self, critical: bool) {
+        self.shared.critical.store(critical, Ordering::Relaxed);
+    }
+
+    /// True when marked critical.
+    pub fn is_critical(&self) -> bool {
+        self.shared.critical.load(Ordering::Relaxed)
+    }
+
+    /// Rejects every call until [`reset`](Self::reset).
+    pub fn force_open(&self) {
+        self.shared.core.force_open();
+    }
+    /// Admits every call and records nothing.
+    pub fn disable(&self) {
+        self.shared.core.disable();
+    }
+    /// Admits and records every call, never opens.
+    pub fn metrics_only(&self) {
+        self.shared.core.metrics_only();
+    }
+    /// Back to closed with an empty window.
+    pub fn reset(&self) {
+        self.shared.core.reset();
+    }
+
+    #[cold]
+    pub(crate) fn on_rejected(&self, rejected: Rejected) -> Rejected {
+        self.shared.metrics.rejected();
+        tracing::debug!(
+            breaker = %rejected.name(),
+            state = rejected.state().as_str(),
+            retry_after = ?rejected.retry_after(),
+            "call rejected by circuit breaker"
+        );
+        if self.shared.hub.listening() {
+            self.shared.hub.publish(Event::Rejected(rejected.clone()));
+        }
+        rejected
+    }
+
+    /// Runs `fut` through the breaker: `Ok` is a success, every `Err` a failure.
+    ///
+    /// Dropping the returned future mid-call frees the permit and records nothing; a panic
+    /// inside `fut` is recorded as a failure and then keeps unwinding.
+    #[inline]
+    pub async fn call<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_with(&Policy::new(), fut).await
+    }
+
+    /// Runs `fut` through the breaker with `policy`'s timeout and classification.
+    pub async fn call_with<T, E, F, C>(&self, policy: &Policy<C>, fut: F) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        let shared = &*self.shared;
+        let permit = {
+            let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
+            match shared.core.try_acquire() {
+                Ok(permit) => permit,
+                Err(rejected) => return Err(CallError::Rejected(self.on_rejected(rejected))),
+            }
+        };
+        let probe = permit.is_probe();
+        let span = if probe {
+            tracing::info_span!("probe_attempt", breaker = %shared.core.name())
+        } else {
+            tracing::debug_span!("primary_request", breaker = %shared.core.name())
+        };
+        let started = shared.metrics.enabled.then(quanta::Instant::now);
+        let result = match policy.timeout {
+            None => fut.instrument(span).await,
+            Some(after) => match tokio::time::timeout(after, fut.instrument(span)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    permit.failure();
+                    shared.metrics.timeout();
+                    if probe {
+                        shared.metrics.probe(Some(Outcome::Failure));
+                    }
+                    return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
+                }
+            },
+        };
+        let outcome = policy.classify.classify(&result);
+        permit.record(outcome);
+        if let Some(started) = started {
+            shared.metrics.duration(started.elapsed().as_secs_f64());
+        }
+        shared.metrics.outcome(outcome);
+        if probe {
+            shared.metrics.probe(Some(outcome));
+        }
+        result.map_err(CallError::Failed)
+    }
+
+    /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.
+    /// A panic inside `f` is recorded as a failure and keeps unwinding.
+    pub fn call_blocking<T, E, F>(&self, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_blocking_with(&Policy::new(), f)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) with `policy`'s classification. A blocking call
+    /// cannot be interrupted, so a timeout is enforced after the fact: a call that ran longer
+    /// is recorded as a failure and its result replaced by [`CallError::Timeout`].
+    pub fn call_blocking_with<T, E, F, C>(&self, policy: &Policy<C>, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+        C: Classify<T, E>,
+    {
+        let shared = &*self.shared;
+        let permit = match shared.core.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(CallError::Rejected(self.on_rejected(rejected))),
+        };
+        let probe = permit.is_probe();
+        let span = if probe {
+            tracing::info_span!("probe_attempt", breaker = %shared.core.name())
+        } else {
+            tracing::debug_span!("primary_request", breaker = %shared.core.name())
+        };
+        let timed = shared.metrics.enabled || policy.timeout.is_some();
+        let started = timed.then(quanta::Instant::now);
+        let result = span.in_scope(f);
+        let elapsed = started.map(|s| s.elapsed());
+        if let (Some(after), Some(elapsed)) = (policy.timeout, elapsed) {
+            if elapsed > after {
+                permit.failure();
+                shared.metrics.timeout();
+                return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
+            }
+        }
+        let outcome = policy.classify.classify(&result);
+        permit.record(outcome);
+        if let (true, Some(elapsed)) = (shared.metrics.enabled, elapsed) {
+            shared.metrics.duration(elapsed.as_secs_f64());
+        }
+        shared.metrics.outcome(outcome);
+        if probe {
+            shared.metrics.probe(Some(outcome));
+        }
+        result.map_err(CallError::Failed)
+    }
+
+    /// Runs `fallback` for `error`, recording the fallback's metrics and span.
+    pub async fn run_fallback<T, E, G, GF>(&self, error: CallError<E>, fallback: G) -> T
+    where
+        G: FnOnce(CallError<E>) -> GF,
+        GF: Future<Output = T>,
+    {
+        let kind = error.kind();
+        let span = tracing::info_span!("fallback_execution", breaker = %self.name(), reason = kind);
+        let started = quanta::Instant::now();
+        let out = fallback(error).instrument(span).await;
+        self.shared.metrics.fallback(kind, started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Runs a blocking `fallback` for `error`, recording the fallback's metrics and span.
+    pub fn run_fallback_blocking<T, E, G>(&self, error: CallError<E>, fallback: G) -> T
+    where
+        G: FnOnce(CallError<E>) -> T,
+    {
+        let kind = error.kind();
+        let span = tracing::info_span!("fallback_execution", breaker = %self.name(), reason = kind);
+        let started = quanta::Instant::now();
+        let out = span.in_scope(|| fallback(error));
+        self.shared.metrics.fallback(kind, started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Runs `fut`; when it fails in a way `on` covers, returns what `fallback` makes of the
+    /// error instead.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use breaker_runtime::{FallbackOn, Policy, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let feed = registry.breaker("content-service");
+    /// feed.force_open();
+    /// let posts = feed
+    ///     .call_or_else(&Policy::new(), FallbackOn::Rejected, async { Ok::<_, std::io::Error>(vec!["fresh"]) }, |_err| async {
+    ///         Ok(vec!["cached"])
+    ///     })
+    ///     .await;
+    /// assert_eq!(posts.unwrap(), ["cached"]);
+    /// # });
+    /// ```
+    pub async fn call_or_else<T, E, F, C, G, GF>(
+        &self,
+        policy: &Policy<C>,
+        on: FallbackOn,
+        fut: F,
+        fallback: G,
+    ) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+        G: FnOnce(CallError<E>) -> GF,
+        GF: Future<Output = Result<T, E>>,
+    {
+        match self.call_with(policy, fut).await {
+            Ok(value) => Ok(value),
+            Err(error) if on.covers(&error) => self.run_fallback(error, fallback).await.map_err(CallError::Failed),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Runs `fut`; when it fails in a way `on` covers, returns `value` instead.
+    pub async fn call_or<T, E, F>(&self, on: FallbackOn, fut: F, value: T) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_or_else(&Policy::new(), on, fut, |_| async { Ok(value) }).await
+    }
+
+    /// Runs the future `make` returns, retrying failures and timeouts with `retry`'s backoff.
+    /// Stops at once when the breaker rejects: it never retries into an open circuit. Retries
+    /// are counted in `circuit_breaker_retry_attempts_total`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// use breaker_runtime::{Policy, Registry, Retry};
+    ///
+    /// let registry = Registry::new();
+    /// let orders = registry.breaker("orders");
+    /// let tries = AtomicU32::new(0);
+    /// let retry = Retry::new(3, Duration::from_millis(100));
+    /// let result = orders
+    ///     .call_retrying(&Policy::new(), &retry, || async {
+    ///         if tries.fetch_add(1, Ordering::SeqCst) < 2 { Err("flaky") } else { Ok("done") }
+    ///     })
+    ///     .await;
+    /// assert_eq!(result.unwrap(), "done");
+    /// assert_eq!(tries.load(Ordering::SeqCst), 3);
+    /// # });
+    /// ```
+    pub async fn call_retrying<T, E, F, Fut, C>(
+        &self,
+        policy: &Policy<C>,
+        retry: &Retry,
+        mut make: F,
+    ) -> Result<T, CallError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        let mut attempt = 1;
+        loop {
+            let error = match self.call_with(policy, make()).await {
+                Ok(value) => return Ok(value),
+                Err(CallError::Failed(e)) => {
+                    // Only failures are worth retrying; an error classified as a success or
+                    // ignored (a 404, a bad request) would fail the same way again.
+                    let result = Err(e);
+                    let outcome = policy.classify.classify(&result);
+                    let Err(e) = result else { unreachable!("constructed as Err") };
+                    if outcome != Outcome::Failure {
+                        return Err(CallError::Failed(e));
+                    }
+                    CallError::Failed(e)
+                }
+                Err(e @ CallError::Timeout(_)) => e,
+                Err(rejected @ CallError::Rejected(_)) => return Err(rejected),
+            };
+            if attempt >= retry.attempts() {
+                return Err(error);
+            }
+            self.shared.metrics.retry();
+            tracing::debug!(breaker = %self.name(), attempt, error = error.kind(), "retrying call");
+            tokio::time::sleep(retry.delay(attempt)).await;
+            attempt += 1;
+        }
+    }
+}

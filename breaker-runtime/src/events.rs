@@ -1,0 +1,127 @@
+//! Subscribing to what breakers do: transitions, rejections, threshold crossings.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use breaker_core::{Listener, Reason, Rejected, State, ThresholdExceeded, Transition};
+use tokio::sync::broadcast;
+
+use crate::metrics::BreakerMetrics;
+
+/// Something a breaker did that users may want to alert on.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A state change.
+    Transition(Transition),
+    /// A call was rejected.
+    Rejected(Rejected),
+    /// In metrics-only mode, a threshold was crossed.
+    ThresholdExceeded(ThresholdExceeded),
+}
+
+type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Fans events out to callbacks and channel subscribers of one registry.
+pub(crate) struct Hub {
+    callbacks: RwLock<Vec<Callback>>,
+    sender: broadcast::Sender<Event>,
+    /// Rejections are per call: only build and send them when someone listens.
+    listening: AtomicBool,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub").field("listening", &self.listening.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new() -> Self {
+        Hub {
+            callbacks: RwLock::new(Vec::new()),
+            sender: broadcast::channel(1024).0,
+            listening: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn on_event(&self, f: Callback) {
+        self.callbacks.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(f);
+        self.listening.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.listening.store(true, Ordering::Release);
+        self.sender.subscribe()
+    }
+
+    #[inline]
+    pub(crate) fn listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn publish(&self, event: Event) {
+        if !self.listening() {
+            return;
+        }
+        let callbacks = self.callbacks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for callback in callbacks {
+            // A panicking subscriber must not take the breaker or the caller down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&event)));
+        }
+        let _ = self.sender.send(event);
+    }
+}
+
+/// The listener the runtime plugs into every core breaker: metrics, logs, subscribers.
+pub(crate) struct RuntimeListener {
+    pub(crate) metrics: BreakerMetrics,
+    pub(crate) hub: Arc<Hub>,
+}
+
+impl Listener for RuntimeListener {
+    fn on_transition(&self, t: &Transition) {
+        self.metrics.transition(t.from, t.to, &t.reason);
+        log_transition(t);
+        self.hub.publish(Event::Transition(t.clone()));
+    }
+
+    fn on_threshold_exceeded(&self, e: &ThresholdExceeded) {
+        let (value, threshold) = e.reason.measurement().unwrap_or((f64::NAN, f64::NAN));
+        tracing::warn!(
+            breaker = %e.name,
+            reason = e.reason.as_str(),
+            value,
+            threshold,
+            "circuit breaker threshold exceeded in metrics-only mode (not opening)"
+        );
+        self.hub.publish(Event::ThresholdExceeded(e.clone()));
+    }
+}
+
+fn log_transition(t: &Transition) {
+    let (value, threshold) = t.reason.measurement().unwrap_or((f64::NAN, f64::NAN));
+    let opening = t.to.is_open() && !matches!(t.reason, Reason::Manual(_));
+    if opening || (t.to == State::Open) {
+        tracing::warn!(
+            breaker = %t.name,
+            from_state = t.from.as_str(),
+            to_state = t.to.as_str(),
+            reason = t.reason.as_str(),
+            value,
+            threshold,
+            "circuit breaker opened: {}",
+            t.reason
+        );
+    } else {
+        tracing::info!(
+            breaker = %t.name,
+            from_state = t.from.as_str(),
+            to_state = t.to.as_str(),
+            reason = t.reason.as_str(),
+            value,
+            threshold,
+            "circuit breaker state changed"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Metric names and the per-breaker handles, registered once when a breaker is created.
+//!
+//! Every metric carries the label `breaker` (the breaker's name). Metrics go to whatever
+//! [`metrics`] recorder is installed (for example `metrics-exporter-prometheus`); install it
+//! before the first call so the handles bind to it.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `circuit_breaker_state` | gauge | | 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled, 5 metrics-only |
+//! | `circuit_breaker_state_transitions_total` | counter | `from`, `to` | state changes |
+//! | `circuit_breaker_calls_total` | counter | `outcome` = success, failure, ignored, rejected, timeout | calls by outcome |
+//! | `circuit_breaker_opened_total` | counter | `reason` = consecutive_failures, failure_rate, slow_call_rate, probe_failed, half_open_timeout | openings by trigger |
+//! | `circuit_breaker_call_duration_seconds` | histogram | | duration of admitted calls |
+//! | `circuit_breaker_fallback_total` | counter | `reason` = rejected, timeout, failure | fallbacks served |
+//! | `circuit_breaker_fallback_duration_seconds` | histogram | | duration of fallbacks |
+//! | `circuit_breaker_probe_attempts_total` | counter | `result` = success, failure, ignored, cancelled | half-open probes |
+//! | `circuit_breaker_retry_attempts_total` | counter | | retries after a failed attempt |
+//! | `circuit_breaker_queue_depth` | gauge | | deferred work waiting in a [`RetryQueue`](crate::RetryQueue) |
+//! | `circuit_breaker_queue_dropped_total` | counter | | work refused because the queue was full |
+
+use breaker_core::{Name, Outcome, Reason, State};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+
+/// `circuit_breaker_state`
+pub const STATE: &str = "circuit_breaker_state";
+/// `circuit_breaker_state_transitions_total`
+pub const STATE_TRANSITIONS: &str = "circuit_breaker_state_transitions_total";
+/// `circuit_breaker_calls_total`
+pub const CALLS: &str = "circuit_breaker_calls_total";
+/// `circuit_breaker_opened_total`
+pub const OPENED: &str = "circuit_breaker_opened_total";
+/// `circuit_breaker_call_duration_seconds`
+pub const CALL_DURATION: &str = "circuit_breaker_call_duration_seconds";
+/// `circuit_breaker_fallback_total`
+pub const FALLBACKS: &str = "circuit_breaker_fallback_total";
+/// `circuit_breaker_fallback_duration_seconds`
+pub const FALLBACK_DURATION: &str = "circuit_breaker_fallback_duration_seconds";
+/// `circuit_breaker_probe_attempts_total`
+pub const PROBE_ATTEMPTS: &str = "circuit_breaker_probe_attempts_total";
+/// `circuit_breaker_retry_attempts_total`
+pub const RETRY_ATTEMPTS: &str = "circuit_breaker_retry_attempts_total";
+/// `circuit_breaker_queue_depth`
+pub const QUEUE_DEPTH: &str = "circuit_breaker_queue_depth";
+/// `circuit_breaker_queue_dropped_total`
+pub const QUEUE_DROPPED: &str = "circuit_breaker_queue_dropped_total";
+
+/// The label every metric carries.
+pub const LABEL_BREAKER: &str = "breaker";
+
+/// Handles for one breaker. Registering happens here, once; the hot path only touches handles.
+#[derive(Clone)]
+pub(crate) struct BreakerMetrics {
+    name: Name,
+    pub(crate) enabled: bool,
+    state: Gauge,
+    success: Counter,
+    failure: Counter,
+    ignored: Counter,
+    rejected: Counter,
+    timeout: Counter,
+    duration: Histogram,
+    fallback_rejected: Counter,
+    fallback_timeout: Counter,
+    fallback_failure: Counter,
+    fallback_duration: Histogram,
+    probe_success: Counter,
+    probe_failure: Counter,
+    probe_ignored: Counter,
+    probe_cancelled: Counter,
+    retries: Counter,
+}
+
+impl std::fmt::Debug for BreakerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BreakerMetrics").field("name", &self.name).field("enabled", &self.enabled).finish()
+    }
+}
+
+impl BreakerMetrics {
+    pub(crate) fn new(name: &Name, enabled: bool) -> Self {
+        let n = name.to_string();
+        let calls = |outcome: &'static str| counter!(CALLS, LABEL_BREAKER => n.clone(), "outcome" => outcome);
+        let fallback = |reason: &'static str| counter!(FALLBACKS, LABEL_BREAKER => n.clone(), "reason" => reason);
+        let probe = |result: &'static str| counter!(PROBE_ATTEMPTS, LABEL_BREAKER => n.clone(), "result" => result);
+        let m = BreakerMetrics {
+            name: name.clone(),
+            enabled,
+            state: gauge!(STATE, LABEL_BREAKER => n.clone()),
+            success: calls("success"),
+            failure: calls("failure"),
+            ignored: calls("ignored"),
+            rejected: calls("rejected"),
+            timeout: calls("timeout"),
+            duration: histogram!(CALL_DURATION, LABEL_BREAKER => n.clone()),
+            fallback_rejected: fallback("rejected"),
+            fallback_timeout: fallback("timeout"),
+            fallback_failure: fallback("failure"),
+            fallback_duration: histogram!(FALLBACK_DURATION, LABEL_BREAKER => n.clone()),
+            probe_success: probe("success"),
+            probe_failure: probe("failure"),
+            probe_ignored: probe("ignored"),
+            probe_cancelled: probe("cancelled"),
+            retries: counter!(RETRY_ATTEMPTS, LABEL_BREAKER => n.clone()),
+        };
+        m.state.set(f64::from(State::Closed.code()));
+        m
+    }
+
+    #[inline]
+    pub(crate) fn outcome(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => self.success.increment(1),
+            Outcome::Failure => self.failure.increment(1),
+            Outcome::Ignored => self.ignored.increment(1),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn probe(&self, outcome: Option<Outcome>) {
+        match outcome {
+            Some(Outcome::Success) => self.probe_success.increment(1),
+            Some(Outcome::Failure) => self.probe_failure.increment(1),
+            Some(Outcome::Ignored) => self.probe_ignored.increment(1),
+            None => self.probe_cancelled.increment(1),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn rejected(&self) {
+        self.rejected.increment(1);
+    }
+
+    #[inline]
+    pub(crate) fn timeout(&self) {
+        self.timeout.increment(1);
+    }
+
+    #[inline]
+    pub(crate) fn duration(&self, seconds: f64) {
+        self.duration.record(seconds);
+    }
+
+    pub(crate) fn fallback(&self, kind: &str, seconds: f64) {
+        match kind {
+            "rejected" => self.fallback_rejected.increment(1),
+            "timeout" => self.fallback_timeout.increment(1),
+            _ => self.fallback_failure.increment(1),
+        }
+        self.fallback_duration.record(seconds);
+    }
+
+    pub(crate) fn retry(&self) {
+        self.retries.increment(1);
+    }
+
+    /// Transitions are rare: their labelled counters are looked up when they happen.
+    pub(crate) fn transition(&self, from: State, to: State, reason: &Reason) {
+        self.state.set(f64::from(to.code()));
+        let n = self.name.to_string();
+        counter!(STATE_TRANSITIONS, LABEL_BREAKER => n.clone(), "from" => from.as_str(), "to" => to.as_str())
+            .increment(1);
+        if to == State::Open {
+            counter!(OPENED, LABEL_BREAKER => n, "reason" => reason.as_str()).increment(1);
+        }
+    }
+}
