@@ -461,7 +461,7 @@ impl CircuitBreaker {
         let generation = from_word.generation().wrapping_add(1);
         match to {
             State::Closed => {
-                inner.window = Window::new(inner.config.window());
+                inner.window.clear();
                 inner.reopens = 0;
             }
             State::Open => {
@@ -539,9 +539,8 @@ impl CircuitBreaker {
         let event = {
             let mut inner = lock(&self.inner);
             let word = Word(self.word.load(Ordering::Acquire));
-            if op == ManualOp::Reset {
-                inner.window = Window::new(inner.config.window());
-            } else if word.state() == to {
+            // Reset always runs: entering Closed empties the window even when already closed.
+            if op != ManualOp::Reset && word.state() == to {
                 return;
             }
             self.transition(&mut inner, word, to, Reason::Manual(op), now)

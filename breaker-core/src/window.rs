@@ -154,6 +154,22 @@ impl Window {
         }
     }
 
+    /// Empties the window in place, as [`Window::new`] would build it, without allocating.
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Window::Count(w) => {
+                w.slots.fill(0);
+                w.next = 0;
+                w.stats = Stats::default();
+            }
+            Window::Time(w) => {
+                w.buckets.fill(Bucket::default());
+                w.head = 0;
+                w.stats = Stats::default();
+            }
+        }
+    }
+
     /// True when recording a fast success would change nothing.
     pub(crate) fn is_clean(&self) -> bool {
         match self {
@@ -217,6 +233,25 @@ mod tests {
         assert_eq!(w.stats(10 * S), Stats { calls: 1, failures: 0, slow: 0 });
         w.record(9 * S, true, false);
         assert_eq!(w.stats(10 * S), Stats { calls: 2, failures: 1, slow: 0 });
+    }
+
+    #[test]
+    fn clear_empties_either_window_in_place() {
+        for kind in [WindowKind::Count(3), WindowKind::Time(Duration::from_secs(3))] {
+            let mut w = Window::new(kind);
+            for i in 0..10 {
+                w.record(i * S, i % 2 == 0, i % 3 == 0);
+            }
+            w.clear();
+            assert_eq!(w.stats(0), Stats::default(), "{kind:?}");
+            w.record(0, true, false);
+            assert_eq!(w.stats(0), Stats { calls: 1, failures: 1, slow: 0 }, "{kind:?}");
+            w.clear();
+            for i in 0..4 {
+                w.record(i * S, false, false);
+            }
+            assert_eq!(w.stats(3 * S).calls, 3, "{kind:?} slides after a clear");
+        }
     }
 
     #[test]
