@@ -62,6 +62,9 @@ pub mod __private {
 }
 mod private;
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 pub use breaker::{Breaker, FallbackOn, Policy};
 pub use classify::{Classifier, Classify, ErrorsAreFailures};
 pub use error::{CallError, TimedOut};

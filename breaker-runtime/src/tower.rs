@@ -1,0 +1,405 @@
+//! A tower middleware that runs every request through a named breaker.
+//!
+//! [`CircuitBreakerLayer`] wraps any [`Service`]. Every service it builds, and every clone of
+//! those services, shares the one breaker the layer was given: `layer()` never mints fresh
+//! state. An open breaker is reported by [`call`](Service::call) returning a ready error
+//! future, never by `poll_ready` failing (tower treats a `poll_ready` error as "discard this
+//! service"). A half-open probe slot taken in `poll_ready` is given back if `call` never
+//! happens. The response future is a named type and a call allocates nothing.
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use tower::{service_fn, Layer, Service, ServiceExt};
+//! use breaker_runtime::tower::CircuitBreakerLayer;
+//! use breaker_runtime::{CallError, Registry};
+//!
+//! let registry = Registry::new();
+//! let layer = CircuitBreakerLayer::new(registry.breaker("inventory"));
+//! let mut svc = layer.layer(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n * 2) }));
+//! assert_eq!(svc.ready().await.unwrap().call(21).await.unwrap(), 42);
+//!
+//! registry.force_open("inventory");
+//! let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+//! assert!(matches!(err, CallError::Rejected(_)));
+//! # });
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use breaker_core::{Outcome, OwnedPermit, Rejected};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::breaker::Breaker;
+use crate::classify::{Classify, ErrorsAreFailures};
+use crate::error::CallError;
+use crate::registry::Registry;
+
+/// Builds services that share one breaker. Cheap to clone.
+#[derive(Clone)]
+pub struct CircuitBreakerLayer<C = ErrorsAreFailures> {
+    breaker: Breaker,
+    classify: C,
+}
+
+impl<C> fmt::Debug for CircuitBreakerLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerLayer").field("breaker", self.breaker.name()).finish()
+    }
+}
+
+impl CircuitBreakerLayer {
+    /// A layer over `breaker`: `Ok` responses are successes, errors failures.
+    pub fn new(breaker: Breaker) -> Self {
+        CircuitBreakerLayer { breaker, classify: ErrorsAreFailures }
+    }
+
+    /// A layer over the breaker named `name` in `registry`.
+    pub fn named(registry: &Registry, name: impl Into<breaker_core::Name>) -> Self {
+        Self::new(registry.breaker(name))
+    }
+}
+
+impl<C> CircuitBreakerLayer<C> {
+    /// Classify responses with `classify` ([`HttpClassifier`], [`GrpcClassifier`], a
+    /// [`Classifier`](crate::Classifier) or a closure).
+    pub fn classify<D>(self, classify: D) -> CircuitBreakerLayer<D> {
+        CircuitBreakerLayer { breaker: self.breaker, classify }
+    }
+
+    /// The shared breaker.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+}
+
+impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+    type Service = CircuitBreakerService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreakerService { inner, breaker: self.breaker.clone(), classify: self.classify.clone(), admission: None }
+    }
+}
+
+/// A service whose calls go through a breaker. Clones share the breaker.
+pub struct CircuitBreakerService<S, C = ErrorsAreFailures> {
+    inner: S,
+    breaker: Breaker,
+    classify: C,
+    /// What `poll_ready` decided, consumed by the next `call`.
+    admission: Option<Result<OwnedPermit, Rejected>>,
+}
+
+impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+    fn clone(&self) -> Self {
+        // A clone must be readied on its own: it never shares the original's permit.
+        CircuitBreakerService {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+            classify: self.classify.clone(),
+            admission: None,
+        }
+    }
+}
+
+impl<S, C> fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("breaker", self.breaker.name())
+            .field("ready", &self.admission.is_some())
+            .finish()
+    }
+}
+
+impl<S, C> CircuitBreakerService<S, C> {
+    /// The shared breaker.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    fn admit(&self) -> Result<OwnedPermit, Rejected> {
+        self.breaker.core().try_acquire_owned()
+    }
+}
+
+impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = CallError<S::Error>;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready!(self.inner.poll_ready(cx)).map_err(CallError::Failed)?;
+        if self.admission.is_none() {
+            self.admission = Some(self.admit());
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let admission = self.admission.take().unwrap_or_else(|| self.admit());
+        match admission {
+            Err(rejected) => {
+                let rejected = self.breaker.on_rejected(rejected);
+                ResponseFuture { kind: Kind::Rejected { error: Some(rejected) } }
+            }
+            Ok(permit) => {
+                let started = self.breaker.shared.metrics.enabled.then(quanta::Instant::now);
+                ResponseFuture {
+                    kind: Kind::Called {
+                        inner: self.inner.call(req),
+                        permit: Some(permit),
+                        classify: self.classify.clone(),
+                        breaker: self.breaker.clone(),
+                        started,
+                    },
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`CircuitBreakerService`].
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C> {
+        Rejected { error: Option<Rejected> },
+        Called {
+            #[pin]
+            inner: F,
+            permit: Option<OwnedPermit>,
+            classify: C,
+            breaker: Breaker,
+            started: Option<quanta::Instant>,
+        },
+    }
+}
+
+impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<F, C, T, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    C: Classify<T, E>,
+{
+    type Output = Result<T, CallError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Rejected { error } => match error.take() {
+                Some(rejected) => Poll::Ready(Err(CallError::Rejected(rejected))),
+                None => Poll::Pending, // polled after completion: stay pending, as futures may
+            },
+            KindProj::Called { inner, permit, classify, breaker, started } => {
+                let result = ready!(inner.poll(cx));
+                let outcome = classify.classify(&result);
+                if let Some(permit) = permit.take() {
+                    let probe = permit.is_probe();
+                    permit.record(outcome);
+                    let metrics = &breaker.shared.metrics;
+                    metrics.outcome(outcome);
+                    if probe {
+                        metrics.probe(Some(outcome));
+                    }
+                    if let Some(started) = started {
+                        metrics.duration(started.elapsed().as_secs_f64());
+                    }
+                }
+                Poll::Ready(result.map_err(CallError::Failed))
+            }
+        }
+    }
+}
+
+/// Classifies HTTP responses: by default 5xx and 429 are failures, everything else a success;
+/// transport errors are failures.
+///
+/// ```
+/// use breaker_runtime::tower::HttpClassifier;
+/// use breaker_runtime::{Classify, Outcome};
+///
+/// let c = HttpClassifier::new();
+/// let resp = |code: u16| http::Response::builder().status(code).body(()).unwrap();
+/// assert_eq!(Classify::<_, ()>::classify(&c, &Ok(resp(503))), Outcome::Failure);
+/// assert_eq!(Classify::<_, ()>::classify(&c, &Ok(resp(429))), Outcome::Failure);
+/// assert_eq!(Classify::<_, ()>::classify(&c, &Ok(resp(404))), Outcome::Success);
+/// let strict = HttpClassifier::failure_if(|s| s >= 400);
+/// assert_eq!(Classify::<_, ()>::classify(&strict, &Ok(resp(404))), Outcome::Failure);
+/// ```
+#[derive(Clone, Copy)]
+pub struct HttpClassifier {
+    is_failure: fn(u16) -> bool,
+}
+
+impl fmt::Debug for HttpClassifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HttpClassifier")
+    }
+}
+
+impl Default for HttpClassifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClassifier {
+    /// 5xx and 429 are failures.
+    pub const fn new() -> Self {
+        HttpClassifier { is_failure: |s| s >= 500 || s == 429 }
+    }
+
+    /// Statuses for which `is_failure` is true are failures.
+    pub const fn failure_if(is_failure: fn(u16) -> bool) -> Self {
+        HttpClassifier { is_failure }
+    }
+
+    /// The outcome for one status code.
+    pub fn classify_status(&self, status: u16) -> Outcome {
+        if (self.is_failure)(status) {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+impl<B, E> Classify<http::Response<B>, E> for HttpClassifier {
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(response) => self.classify_status(response.status().as_u16()),
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+/// gRPC status codes, as numbered on the wire (`grpc-status`).
+pub mod grpc_code {
+    #![allow(missing_docs)]
+    pub const OK: i32 = 0;
+    pub const CANCELLED: i32 = 1;
+    pub const UNKNOWN: i32 = 2;
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const DEADLINE_EXCEEDED: i32 = 4;
+    pub const NOT_FOUND: i32 = 5;
+    pub const ALREADY_EXISTS: i32 = 6;
+    pub const PERMISSION_DENIED: i32 = 7;
+    pub const RESOURCE_EXHAUSTED: i32 = 8;
+    pub const FAILED_PRECONDITION: i32 = 9;
+    pub const ABORTED: i32 = 10;
+    pub const OUT_OF_RANGE: i32 = 11;
+    pub const UNIMPLEMENTED: i32 = 12;
+    pub const INTERNAL: i32 = 13;
+    pub const UNAVAILABLE: i32 = 14;
+    pub const DATA_LOSS: i32 = 15;
+    pub const UNAUTHENTICATED: i32 = 16;
+}
+
+/// Classifies gRPC responses by their `grpc-status`: by default `Unavailable`,
+/// `DeadlineExceeded`, `ResourceExhausted`, `Internal` and `Unknown` are failures; every other
+/// code (`NotFound`, `InvalidArgument`, ... — the caller's fault) is a success. Transport errors
+/// are failures.
+///
+/// Works on the `http::Response` a tonic `Channel` returns (a failing unary call carries its
+/// status in the response headers). With a generated client, classify the `tonic::Status`
+/// yourself with [`classify_code`](Self::classify_code)`(status.code() as i32)`.
+///
+/// ```
+/// use breaker_runtime::tower::{grpc_code, GrpcClassifier};
+/// use breaker_runtime::Outcome;
+///
+/// let c = GrpcClassifier::new();
+/// assert_eq!(c.classify_code(grpc_code::UNAVAILABLE), Outcome::Failure);
+/// assert_eq!(c.classify_code(grpc_code::NOT_FOUND), Outcome::Success);
+/// let c = c.with_failure(grpc_code::ABORTED);
+/// assert_eq!(c.classify_code(grpc_code::ABORTED), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcClassifier {
+    failures: u32,
+}
+
+impl Default for GrpcClassifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcClassifier {
+    /// The default failure codes.
+    pub const fn new() -> Self {
+        use grpc_code::*;
+        GrpcClassifier {
+            failures: 1 << UNAVAILABLE
+                | 1 << DEADLINE_EXCEEDED
+                | 1 << RESOURCE_EXHAUSTED
+                | 1 << INTERNAL
+                | 1 << UNKNOWN,
+        }
+    }
+
+    /// Also count `code` as a failure.
+    pub const fn with_failure(mut self, code: i32) -> Self {
+        if code >= 0 && code < 32 {
+            self.failures |= 1 << code;
+        }
+        self
+    }
+
+    /// Count `code` as a success.
+    pub const fn without_failure(mut self, code: i32) -> Self {
+        if code >= 0 && code < 32 {
+            self.failures &= !(1 << code);
+        }
+        self
+    }
+
+    /// The outcome for one status code.
+    pub fn classify_code(&self, code: i32) -> Outcome {
+        if (0..32).contains(&code) && self.failures & (1 << code) != 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+impl<B, E> Classify<http::Response<B>, E> for GrpcClassifier {
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(response) => {
+                if response.status().is_server_error() {
+                    return Outcome::Failure;
+                }
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<i32>().ok())
+                    .unwrap_or(grpc_code::OK);
+                self.classify_code(code)
+            }
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
