@@ -71,7 +71,9 @@ impl CallSite {
 
     #[cold]
     fn breaker_slow<'a>(&'a self, registry: &Registry) -> SiteBreaker<'a> {
-        let breaker = registry.get(self.name).unwrap_or_else(|| self.resolve(registry));
+        // Always through `resolve`: a site that finds its breaker already created by another
+        // site must still register its attribute configuration, so conflicts are reported.
+        let breaker = self.resolve(registry);
         if self.custom.set((registry.id(), breaker.clone())).is_ok() {
             if let Some((_, b)) = self.custom.get() {
                 return SiteBreaker::Cached(b);
@@ -205,6 +207,16 @@ impl<T, E, F: Fn(&E) -> bool> Classify<T, E> for FailureIf<F> {
     }
 }
 
+/// `failure_if = path`, checked against the function's error type where `path` is written.
+#[inline]
+pub fn failure_if<R, F>(predicate: F) -> FailureIf<F>
+where
+    R: Protected,
+    F: Fn(&R::Err) -> bool,
+{
+    FailureIf(predicate)
+}
+
 /// The default classification.
 pub const DEFAULT_CLASSIFY: ErrorsAreFailures = ErrorsAreFailures;
 
@@ -277,6 +289,21 @@ where
         CallError::Rejected(r) => R::Err::from_rejection(r),
         CallError::Timeout(t) => R::Err::from_timeout(t),
     }))
+}
+
+/// Without a fallback, with a timeout: folds a timeout into the error type, leaving a
+/// rejection for [`finish`]. Separate from it so a missing `From<TimedOut>` is reported on
+/// `timeout = ...` and a missing `From<Rejected>` on the return type.
+#[inline]
+pub fn fold_timeout<R>(raw: Raw<R>) -> Raw<R>
+where
+    R: Protected,
+    R::Err: HoldsTimeout,
+{
+    raw.map_err(|e| match e {
+        CallError::Timeout(t) => CallError::Failed(R::Err::from_timeout(t)),
+        other => other,
+    })
 }
 
 /// With a fallback and no timeout (or one the fallback covers): either the value to return,

@@ -1,0 +1,470 @@
+//! The argument grammar of `#[circuit_breaker(...)]`, parsed into a plain [`Args`].
+//!
+//! Every argument is checked on its own here (unknown and duplicate keys, literal types,
+//! durations, windows); checks that look at several arguments or at the function live in
+//! `validate.rs`. Errors are collected, never returned early, so one compile reports them all.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned as _;
+use syn::{Expr, ExprLit, ExprPath, ExprUnary, Ident, Lit, LitStr, Path, Token, UnOp};
+
+use breaker_core::parse::parse_duration;
+use breaker_core::ConfigBuilder;
+
+/// The arguments that are not breaker configuration, in the order error messages list them.
+const ARGS: &[&str] = &["name", "fallback", "fallback_on", "registry", "timeout", "retry", "failure_if", "crate"];
+
+/// The arguments of `retry(...)`.
+const RETRY_ARGS: &[&str] = &["attempts", "backoff"];
+
+/// A value and the span of the token it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Spanned<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+/// Which errors the fallback handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FallbackOn {
+    Rejected,
+    Any,
+}
+
+/// `retry(attempts = .., backoff = ..)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Retry {
+    pub(crate) attempts: u32,
+    pub(crate) backoff: Duration,
+    /// The `retry` keyword.
+    pub(crate) span: Span,
+}
+
+/// One breaker configuration key (see `breaker_core::KEYS`) and its value as text.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigValue {
+    pub(crate) key: &'static str,
+    pub(crate) text: String,
+    /// The value's literal.
+    pub(crate) span: Span,
+}
+
+/// Everything `#[circuit_breaker(...)]` was given.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) fallback: Option<ExprPath>,
+    pub(crate) fallback_on: Option<Spanned<FallbackOn>>,
+    pub(crate) registry: Option<Expr>,
+    pub(crate) timeout: Option<Spanned<Duration>>,
+    pub(crate) retry: Option<Retry>,
+    pub(crate) failure_if: Option<ExprPath>,
+    pub(crate) krate: Option<Path>,
+    pub(crate) config: Vec<ConfigValue>,
+}
+
+/// Collects errors, each on its own token.
+#[derive(Default)]
+pub(crate) struct Errors {
+    error: Option<syn::Error>,
+}
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.error {
+            Some(e) => e.combine(error),
+            None => self.error = Some(error),
+        }
+    }
+
+    pub(crate) fn at(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    pub(crate) fn into_error(self) -> Option<syn::Error> {
+        self.error
+    }
+}
+
+/// One `key = value` or `key(...)` entry, before its value is interpreted.
+struct Entry {
+    key: Ident,
+    value: EntryValue,
+}
+
+enum EntryValue {
+    Expr(Expr),
+    List(Punctuated<SubEntry, Token![,]>, Span),
+    Missing,
+}
+
+/// One `key = value` inside `retry(...)`.
+struct SubEntry {
+    key: Ident,
+    value: Expr,
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            EntryValue::Expr(input.parse()?)
+        } else if input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            EntryValue::List(content.parse_terminated(SubEntry::parse, Token![,])?, paren.span.join())
+        } else {
+            EntryValue::Missing
+        };
+        Ok(Entry { key, value })
+    }
+}
+
+impl Parse for SubEntry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        input.parse::<Token![=]>()?;
+        Ok(SubEntry { key, value: input.parse()? })
+    }
+}
+
+/// The argument tokens, split into entries.
+pub(crate) struct RawArgs(Punctuated<Entry, Token![,]>);
+
+impl Parse for RawArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        Ok(RawArgs(Punctuated::parse_terminated(input)?))
+    }
+}
+
+impl RawArgs {
+    /// Interprets every entry, collecting errors in `errors`.
+    pub(crate) fn into_args(self, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let mut seen: Vec<String> = Vec::new();
+        for entry in self.0 {
+            let key = entry.key.unraw().to_string();
+            if seen.contains(&key) {
+                errors.at(entry.key.span(), format_args!("duplicate `circuit_breaker` argument `{key}`"));
+                continue;
+            }
+            let known = ARGS.contains(&key.as_str()) || breaker_core::KEYS.contains(&key.as_str());
+            if !known {
+                errors.at(entry.key.span(), unknown("circuit_breaker", &key, all_keys()));
+                continue;
+            }
+            seen.push(key.clone());
+            if let Err(e) = interpret(&mut args, &key, entry) {
+                errors.push(e);
+            }
+        }
+        args
+    }
+}
+
+fn all_keys() -> impl Iterator<Item = &'static str> + Clone {
+    ARGS.iter().chain(breaker_core::KEYS).copied()
+}
+
+/// "unknown `circuit_breaker` argument `nmae`; did you mean `name`? expected one of ..."
+fn unknown(what: &str, key: &str, valid: impl Iterator<Item = &'static str> + Clone) -> String {
+    let list = valid.clone().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let suggestion =
+        valid.map(|k| (edit_distance(key, k), k)).filter(|(d, k)| *d <= (k.len() / 3).max(1)).min_by_key(|(d, _)| *d);
+    match suggestion {
+        Some((_, k)) => format!("unknown `{what}` argument `{key}`; did you mean `{k}`? expected one of {list}"),
+        None => format!("unknown `{what}` argument `{key}`; expected one of {list}"),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn interpret(args: &mut Args, key: &str, entry: Entry) -> syn::Result<()> {
+    let key_span = entry.key.span();
+    if key == "retry" {
+        return match entry.value {
+            EntryValue::List(list, _) => {
+                args.retry = Some(retry(list, key_span)?);
+                Ok(())
+            }
+            EntryValue::Expr(e) => {
+                Err(syn::Error::new(e.span(), "expected `retry(attempts = 3, backoff = \"100ms\")`, not `retry = ...`"))
+            }
+            EntryValue::Missing => {
+                Err(syn::Error::new(key_span, "`retry` needs its settings: `retry(attempts = 3, backoff = \"100ms\")`"))
+            }
+        };
+    }
+    let value = match entry.value {
+        EntryValue::Expr(e) => e,
+        EntryValue::List(_, span) => {
+            return Err(syn::Error::new(span, format_args!("expected `{key} = ...`, not `{key}(...)`")))
+        }
+        EntryValue::Missing => {
+            return Err(syn::Error::new(key_span, format_args!("`{key}` needs a value: `{key} = {}`", example(key))))
+        }
+    };
+    match key {
+        "name" => {
+            let name = lit_str(&value, "name", "\"content-service\"")?;
+            if name.value().trim().is_empty() {
+                return Err(syn::Error::new(name.span(), "the breaker name must not be empty"));
+            }
+            args.name = Some(name);
+        }
+        "fallback" => args.fallback = Some(path(value, "fallback", "Self::cached_posts")?),
+        "failure_if" => args.failure_if = Some(path(value, "failure_if", "ClientError::is_server_error")?),
+        "fallback_on" => {
+            let lit = lit_str(&value, "fallback_on", "\"rejected\"")?;
+            let on = match lit.value().as_str() {
+                "rejected" => FallbackOn::Rejected,
+                "any" => FallbackOn::Any,
+                other => {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format_args!("invalid `fallback_on` value \"{other}\"; expected \"rejected\" or \"any\""),
+                    ))
+                }
+            };
+            args.fallback_on = Some(Spanned { value: on, span: lit.span() });
+        }
+        "registry" => args.registry = Some(value),
+        "timeout" => args.timeout = Some(duration(&value, "timeout")?),
+        "crate" => match value {
+            Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => args.krate = Some(p.path),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "expected a path to `breaker_runtime`, such as `crate = my_crate::breaker`",
+                ))
+            }
+        },
+        _ => args.config.push(config_value(key, &value)?),
+    }
+    Ok(())
+}
+
+fn example(key: &str) -> &'static str {
+    match key {
+        "name" => "\"content-service\"",
+        "fallback" => "Self::cached_posts",
+        "fallback_on" => "\"rejected\"",
+        "registry" => "&REGISTRY",
+        "timeout" | "wait" | "slow_call" => "\"10s\"",
+        "max_wait" | "max_half_open" => "\"2m\"",
+        "failure_if" => "ClientError::is_server_error",
+        "crate" => "my_crate::breaker",
+        "window" => "\"100 calls\"",
+        "failure_rate" | "slow_call_rate" => "0.5",
+        "backoff_multiplier" => "2.0",
+        "jitter" => "0.1",
+        _ => "5",
+    }
+}
+
+fn lit_str(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format_args!("expected a string literal for `{key}`, such as `{key} = {example}`"),
+        )),
+    }
+}
+
+fn path(value: Expr, key: &str, example: &str) -> syn::Result<ExprPath> {
+    match value {
+        Expr::Path(p) if p.attrs.is_empty() => Ok(p),
+        other => Err(syn::Error::new(
+            other.span(),
+            format_args!("expected a path to a function for `{key}`, such as `{key} = {example}`"),
+        )),
+    }
+}
+
+fn duration(value: &Expr, key: &str) -> syn::Result<Spanned<Duration>> {
+    let lit = lit_str(value, key, "\"10s\"")?;
+    let parsed = parse_duration(&lit.value()).map_err(|e| syn::Error::new(lit.span(), format_args!("`{key}`: {e}")))?;
+    if parsed.is_zero() {
+        return Err(syn::Error::new(lit.span(), format_args!("`{key}` must be longer than zero")));
+    }
+    Ok(Spanned { value: parsed, span: lit.span() })
+}
+
+fn retry(list: Punctuated<SubEntry, Token![,]>, span: Span) -> syn::Result<Retry> {
+    let mut errors = Errors::default();
+    let mut attempts = None;
+    let mut backoff = None;
+    for sub in list {
+        let key = sub.key.unraw().to_string();
+        match key.as_str() {
+            "attempts" if attempts.is_some() => errors.at(sub.key.span(), "duplicate `retry` argument `attempts`"),
+            "backoff" if backoff.is_some() => errors.at(sub.key.span(), "duplicate `retry` argument `backoff`"),
+            "attempts" => match &sub.value {
+                Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
+                    Ok(0) | Err(_) => errors.at(i.span(), "`attempts` must be a whole number of at least 1"),
+                    Ok(n) => attempts = Some(n),
+                },
+                other => errors.at(other.span(), "expected an integer for `attempts`, such as `attempts = 3`"),
+            },
+            "backoff" => match duration(&sub.value, "backoff") {
+                Ok(d) => backoff = Some(d.value),
+                Err(e) => errors.push(e),
+            },
+            _ => errors.at(sub.key.span(), unknown("retry", &key, RETRY_ARGS.iter().copied())),
+        }
+    }
+    if let Some(e) = errors.into_error() {
+        return Err(e);
+    }
+    let Some(attempts) = attempts else {
+        return Err(syn::Error::new(span, "`retry` needs `attempts`: `retry(attempts = 3, backoff = \"100ms\")`"));
+    };
+    Ok(Retry { attempts, backoff: backoff.unwrap_or(Duration::from_millis(100)), span })
+}
+
+/// A breaker configuration key: checks the literal's type, then its text with the same parser
+/// the runtime uses (range and cross-field checks run later, in `validate.rs`).
+fn config_value(key: &str, value: &Expr) -> syn::Result<ConfigValue> {
+    let key: &'static str = breaker_core::KEYS.iter().copied().find(|k| *k == key).unwrap_or_default();
+    let (text, span) = match (kind(key), value) {
+        (Kind::Int, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => (i.base10_digits().to_owned(), i.span()),
+        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Float(f), .. })) => (f.base10_digits().to_owned(), f.span()),
+        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => (i.base10_digits().to_owned(), i.span()),
+        (Kind::Int | Kind::Float, Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. })) => match &**expr {
+            Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => (format!("-{}", i.base10_digits()), value.span()),
+            Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => (format!("-{}", f.base10_digits()), value.span()),
+            _ => return Err(wrong_type(key, value)),
+        },
+        (Kind::Duration | Kind::Window, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => (s.value(), s.span()),
+        (_, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if s.value() == "off" && can_be_off(key) => {
+            ("off".to_owned(), s.span())
+        }
+        _ => return Err(wrong_type(key, value)),
+    };
+    if let Err(e) = ConfigBuilder::new().set(key, &text) {
+        return Err(syn::Error::new(span, e));
+    }
+    Ok(ConfigValue { key, text, span })
+}
+
+enum Kind {
+    Int,
+    Float,
+    Duration,
+    Window,
+}
+
+fn kind(key: &str) -> Kind {
+    match key {
+        "failure_rate" | "slow_call_rate" | "backoff_multiplier" | "jitter" => Kind::Float,
+        "slow_call" | "wait" | "max_wait" | "max_half_open" => Kind::Duration,
+        "window" => Kind::Window,
+        _ => Kind::Int,
+    }
+}
+
+fn can_be_off(key: &str) -> bool {
+    matches!(key, "consecutive_failures" | "failure_rate" | "slow_call")
+}
+
+fn wrong_type(key: &str, value: &Expr) -> syn::Error {
+    let expected = match kind(key) {
+        Kind::Int => "a whole number",
+        Kind::Float => "a number",
+        Kind::Duration => "a duration string",
+        Kind::Window => "a window string",
+    };
+    let off = if can_be_off(key) { format!(" (or `{key} = \"off\"`)") } else { String::new() };
+    syn::Error::new(
+        value.span(),
+        format_args!("expected {expected} for `{key}`, such as `{key} = {}`{off}", example(key)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(tokens: proc_macro2::TokenStream) -> (Args, Option<syn::Error>) {
+        let mut errors = Errors::default();
+        let args = syn::parse2::<RawArgs>(tokens).unwrap().into_args(&mut errors);
+        (args, errors.into_error())
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("nmae", "name"), 2);
+        assert_eq!(edit_distance("fallbak", "fallback"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn suggests_close_keys() {
+        let (_, e) = parse(quote::quote!(fallbak = f));
+        assert!(e.unwrap().to_string().contains("did you mean `fallback`?"));
+        let (_, e) = parse(quote::quote!(zzz = 1));
+        assert!(!e.unwrap().to_string().contains("did you mean"));
+    }
+
+    #[test]
+    fn reads_every_kind_of_argument() {
+        let (args, e) = parse(quote::quote!(
+            name = "svc",
+            fallback = Self::f,
+            fallback_on = "rejected",
+            registry = &R,
+            timeout = "2s",
+            retry(attempts = 3, backoff = "10ms"),
+            failure_if = is_bad,
+            crate = cb,
+            consecutive_failures = 2,
+            failure_rate = 1,
+            window = "10 calls",
+            wait = "30s",
+            jitter = 0.1
+        ));
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(args.name.unwrap().value(), "svc");
+        assert_eq!(args.fallback_on.unwrap().value, FallbackOn::Rejected);
+        assert_eq!(args.timeout.unwrap().value, Duration::from_secs(2));
+        assert_eq!(args.retry.unwrap().attempts, 3);
+        let config: Vec<_> = args.config.iter().map(|c| (c.key, c.text.as_str())).collect();
+        assert_eq!(
+            config,
+            [
+                ("consecutive_failures", "2"),
+                ("failure_rate", "1"),
+                ("window", "10 calls"),
+                ("wait", "30s"),
+                ("jitter", "0.1")
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_every_error() {
+        let (_, e) = parse(quote::quote!(name = "", name = "x", wait = "30 sec", minimum_calls = -1, bogus = 1));
+        let messages: Vec<String> = e.unwrap().into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+    }
+}

@@ -1,0 +1,205 @@
+//! Code generation: wraps the body of a validated function in a call through its breaker.
+//!
+//! The user's attributes, visibility, signature and braces are re-emitted as they came; only
+//! the statements inside the braces change. Generated names start with `__breaker` and use
+//! `Span::mixed_site()`, and generated code names only `__private` and `::core`.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{AttrStyle, ItemFn, Stmt};
+
+use crate::attr::{Args, FallbackOn};
+use crate::validate::{async_trait_body_mut, Function, Shape};
+
+/// The protected function.
+pub(crate) fn expand(args: &Args, function: &Function, mut item: ItemFn) -> TokenStream {
+    let private = match &args.krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::breaker_runtime::__private),
+    };
+    let (outer, inner): (Vec<_>, Vec<_>) = item.attrs.iter().partition(|a| matches!(a.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let sig = &item.sig;
+    let mut out = quote!(#(#outer)* #vis #sig);
+
+    if function.shape == Shape::AsyncTrait {
+        // `{ <stmts>; Box::pin(async move { <body> }) }`: only the async block's statements change.
+        if let Some(block) = async_trait_body_mut(&mut item.block) {
+            let body = std::mem::take(&mut block.block.stmts);
+            let generated = generate(args, function, &body, &private);
+            block.block.stmts = vec![Stmt::Expr(syn::Expr::Verbatim(generated), None)];
+        }
+        let block = &item.block;
+        item.block.brace_token.surround(&mut out, |tokens| {
+            for attr in &inner {
+                attr.to_tokens(tokens);
+            }
+            for stmt in &block.stmts {
+                stmt.to_tokens(tokens);
+            }
+        });
+        return out;
+    }
+
+    let generated = generate(args, function, &item.block.stmts, &private);
+    item.block.brace_token.surround(&mut out, |tokens| {
+        for attr in &inner {
+            attr.to_tokens(tokens);
+        }
+        tokens.extend(generated);
+    });
+    out
+}
+
+/// The statements that replace the body: the call-site `static`, the call, and the fallback
+/// or the conversion of a rejection into the error type.
+fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStream) -> TokenStream {
+    let mixed = Span::mixed_site();
+    let site = format_ident!("__BREAKER_SITE", span = mixed);
+    let options = format_ident!("__BREAKER_OPTIONS", span = mixed);
+    let breaker = format_ident!("__breaker", span = mixed);
+    let raw = format_ident!("__breaker_raw", span = mixed);
+    let ret_value = format_ident!("__breaker_ret", span = mixed);
+    let error = format_ident!("__breaker_error", span = mixed);
+    let value = format_ident!("__breaker_value", span = mixed);
+    let ret = &function.ret;
+    let ret_span = ret.span();
+    let is_async = function.shape != Shape::Blocking;
+
+    let fn_name = function.ident.to_string();
+    let name = match &args.name {
+        Some(name) => name.to_token_stream(),
+        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+    };
+    let config = args.config.iter().map(|c| {
+        let (key, text) = (c.key, &c.text);
+        quote!((#key, #text))
+    });
+    let timeout = match &args.timeout {
+        Some(t) => {
+            let d = duration(private, t.value);
+            quote!(::core::option::Option::Some(#d))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let fallback_on = match args.fallback_on.as_ref().map(|o| o.value) {
+        Some(FallbackOn::Rejected) => quote!(#private::FALLBACK_ON_REJECTED),
+        _ => quote!(#private::FALLBACK_ON_ANY),
+    };
+    let retry = match &args.retry {
+        Some(r) => {
+            let attempts = Literal::u32_unsuffixed(r.attempts);
+            let backoff = duration(private, r.backoff);
+            quote!(::core::option::Option::Some(#private::retry(#attempts, #backoff)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let registry = match &args.registry {
+        Some(expr) => quote!(::core::option::Option::Some(#private::registry_ref(&(#expr)))),
+        None => quote!(::core::option::Option::None),
+    };
+    let classify = match &args.failure_if {
+        Some(path) => quote_spanned!(path.span()=> #private::failure_if::<#ret, _>(#path)),
+        None => quote!(#private::DEFAULT_CLASSIFY),
+    };
+
+    // The body, pinned to the declared result type so `?` and `return` infer as they did.
+    let pinned = quote! {
+        if let ::core::option::Option::Some(#ret_value) = ::core::option::Option::None::<#ret> {
+            #[allow(unreachable_code)] // pins the block's type; never runs
+            return #ret_value;
+        }
+        let #ret_value: #ret = { #(#body)* };
+        #[allow(unreachable_code)] // when the body always returns early
+        #ret_value
+    };
+    let call = match (function.shape, &args.retry) {
+        (Shape::Blocking, _) => quote! {
+            #private::call_blocking::<#ret, _, _>(&#breaker, &#options, #classify, || -> #ret { #(#body)* })
+        },
+        (_, None) => quote! {
+            #private::call::<#ret, _, _>(&#breaker, &#options, #classify, async { #pinned }).await
+        },
+        (_, Some(_)) => {
+            // Every attempt gets its own copy of the owned arguments.
+            let copies = function.params.iter().filter(|p| !p.by_ref).map(|p| {
+                let name = &p.name;
+                let mutability = p.mutable.then(|| quote!(mut));
+                quote_spanned!(p.span=> let #mutability #name = ::core::clone::Clone::clone(&#name);)
+            });
+            quote! {
+                #private::call_retrying::<#ret, _, _, _>(&#breaker, &#options, #classify, || {
+                    #(#copies)*
+                    async move { #pinned }
+                }).await
+            }
+        }
+    };
+
+    let mut prelude = TokenStream::new();
+    let finish = match &args.fallback {
+        None => {
+            let folded = match &args.timeout {
+                Some(t) => quote_spanned!(t.span=> #private::fold_timeout::<#ret>(#raw)),
+                None => quote!(#raw),
+            };
+            quote_spanned!(ret_span=> #private::finish::<#ret>(#folded))
+        }
+        Some(path) => {
+            // Owned arguments move into the call, so the fallback gets clones taken before it.
+            let mut fallback_args = Vec::new();
+            for p in &function.params {
+                let name = &p.name;
+                if p.by_ref {
+                    fallback_args.push(name.clone());
+                } else {
+                    let copy = format_ident!("__breaker_arg_{}", p.label, span = mixed);
+                    prelude.extend(quote_spanned!(p.span=> let #copy = ::core::clone::Clone::clone(&#name);));
+                    fallback_args.push(copy.to_token_stream());
+                }
+            }
+            let split = match (&args.timeout, args.fallback_on.as_ref().map(|o| o.value)) {
+                (Some(t), Some(FallbackOn::Rejected)) => {
+                    quote_spanned!(t.span=> #private::fallback_or_timeout::<#ret>(&#options, #raw))
+                }
+                _ => quote!(#private::fallback_or::<#ret>(&#options, #raw)),
+            };
+            let fallback_call = quote_spanned!(path.span()=> #path(#(#fallback_args,)* #error));
+            let run = if is_async {
+                quote!(#private::run_fallback::<#ret, _, _>(&#breaker, #error, |#error| #fallback_call).await)
+            } else {
+                quote!(#private::run_fallback_blocking::<#ret, _>(&#breaker, #error, |#error| #fallback_call))
+            };
+            quote! {
+                match #split {
+                    ::core::result::Result::Ok(#value) => #value,
+                    ::core::result::Result::Err(#error) => #run,
+                }
+            }
+        }
+    };
+
+    quote! {
+        static #site: #private::CallSite = #private::CallSite::new(
+            #name,
+            ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", ::core::line!(), ")"),
+            &[#(#config),*],
+        );
+        const #options: #private::Options = #private::Options {
+            timeout: #timeout,
+            fallback_on: #fallback_on,
+            retry: #retry,
+        };
+        let #breaker = #site.breaker(#registry);
+        #prelude
+        let #raw = #call;
+        #finish
+    }
+}
+
+fn duration(private: &TokenStream, d: std::time::Duration) -> TokenStream {
+    let secs = Literal::u64_unsuffixed(d.as_secs());
+    let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
+    quote!(#private::Duration::new(#secs, #nanos))
+}

@@ -1,0 +1,268 @@
+//! Checks that look at several arguments together, or at the function they are put on, and
+//! the description of the function that `expand.rs` generates code from.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, ExprAsync, FnArg, GenericArgument, ItemFn, Pat, ReturnType, Stmt, Type};
+
+use breaker_core::ConfigBuilder;
+
+use crate::attr::{Args, Errors};
+
+/// How the function's body runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `async fn`: the body becomes an async block.
+    Async,
+    /// A plain `fn`: the body becomes a closure run by the blocking path.
+    Blocking,
+    /// What `#[async_trait]` made of an `async fn` before this attribute ran: a plain `fn`
+    /// whose body ends in `Box::pin(async move { .. })`; that async block's statements are the
+    /// body.
+    AsyncTrait,
+}
+
+/// How a parameter is handed to the fallback and to retried attempts.
+#[derive(Clone)]
+pub(crate) struct Param {
+    /// The binding: the parameter's identifier or the `self` token.
+    pub(crate) name: TokenStream,
+    /// The identifier to build generated names from (`self` for the receiver).
+    pub(crate) label: String,
+    /// `mut` on the binding (`mut user: UserId`).
+    pub(crate) mutable: bool,
+    /// A reference (`&T`, `&mut T`, `&self`): passed on as is. Anything else is owned and
+    /// cloned for the fallback and for each retried attempt.
+    pub(crate) by_ref: bool,
+    /// The whole parameter, where errors about it point.
+    pub(crate) span: Span,
+}
+
+/// The annotated function, as the expansion needs it.
+pub(crate) struct Function {
+    pub(crate) shape: Shape,
+    /// The declared result type with `impl Trait` replaced by `_` (for async-trait: the
+    /// future's `Output`).
+    pub(crate) ret: Type,
+    pub(crate) params: Vec<Param>,
+    pub(crate) ident: syn::Ident,
+}
+
+/// Checks the arguments against each other and against `item`. Returns the function's
+/// description when it can be protected at all; errors go to `errors`.
+pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Option<Function> {
+    check_config(args, errors);
+    if let (Some(on), None) = (&args.fallback_on, &args.fallback) {
+        errors.at(on.span, "`fallback_on` has no effect without `fallback = ...`");
+    }
+
+    let sig = &item.sig;
+    if let Some(constness) = &sig.constness {
+        errors.at(
+            constness.span,
+            "`#[circuit_breaker]` cannot protect a `const fn`: a breaker is runtime state; remove `const`",
+        );
+        return None;
+    }
+    let shape = if sig.asyncness.is_some() {
+        Shape::Async
+    } else if async_trait_body(&item.block).is_some() {
+        Shape::AsyncTrait
+    } else {
+        Shape::Blocking
+    };
+
+    let ret = match (&sig.output, shape) {
+        (ReturnType::Default, _) => {
+            errors.at(
+                sig.ident.span(),
+                format_args!(
+                    "`#[circuit_breaker]` functions must return a `Result`, but `{}` returns `()`; return `Result<T, E>` so failures can be told from successes",
+                    sig.ident
+                ),
+            );
+            return None;
+        }
+        (ReturnType::Type(_, ty), Shape::AsyncTrait) => {
+            future_output(ty).unwrap_or_else(|| Type::Infer(syn::TypeInfer { underscore_token: Default::default() }))
+        }
+        (ReturnType::Type(_, ty), _) => (**ty).clone(),
+    };
+    let ret = erase_impl_trait(ret);
+
+    let needs_params = args.fallback.is_some() || args.retry.is_some();
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        let param = match input {
+            FnArg::Receiver(r) => Param {
+                name: r.self_token.to_token_stream(),
+                label: "self".to_owned(),
+                mutable: r.mutability.is_some(),
+                by_ref: matches!(*r.ty, Type::Reference(_)),
+                span: r.span(),
+            },
+            FnArg::Typed(t) => {
+                let by_ref = matches!(*t.ty, Type::Reference(_));
+                match &*t.pat {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Param {
+                        name: p.ident.to_token_stream(),
+                        label: p.ident.to_string(),
+                        mutable: p.mutability.is_some(),
+                        by_ref,
+                        span: t.span(),
+                    },
+                    other => {
+                        if needs_params {
+                            let what = if args.fallback.is_some() { "`fallback`" } else { "`retry`" };
+                            errors.at(
+                                other.span(),
+                                format_args!("{what} needs every argument bound to a plain name; bind this argument to a name and destructure it in the body"),
+                            );
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        params.push(param);
+    }
+
+    if let Some(retry) = &args.retry {
+        if shape == Shape::Blocking {
+            errors.at(retry.span, "`retry` needs an `async fn`: a blocking function cannot wait between attempts");
+        }
+        for p in &params {
+            if p.label == "self" && !p.by_ref {
+                errors.at(p.span, "`retry` cannot re-run a method that takes `self` by value: take `&self` instead");
+            } else if p.by_ref && is_mut_ref(sig, &p.label) {
+                errors.at(
+                    p.span,
+                    format_args!("`retry` cannot re-run a function that takes `{}` by `&mut`: each attempt would need its own mutable borrow; take a shared reference or an owned, cloneable value", p.label),
+                );
+            }
+        }
+    }
+
+    Some(Function { shape, ret, params, ident: sig.ident.clone() })
+}
+
+fn is_mut_ref(sig: &syn::Signature, label: &str) -> bool {
+    sig.inputs.iter().any(|input| match input {
+        FnArg::Receiver(r) => label == "self" && matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some()),
+        FnArg::Typed(t) => {
+            matches!(&*t.pat, Pat::Ident(p) if p.ident == label)
+                && matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some())
+        }
+    })
+}
+
+/// Runs the attribute's configuration through the same builder the runtime uses and reports
+/// every invalid field on its own literal.
+fn check_config(args: &Args, errors: &mut Errors) {
+    if args.config.is_empty() {
+        return;
+    }
+    let mut builder = ConfigBuilder::new();
+    for c in &args.config {
+        // Each value was parsed on its own in `attr.rs`; this cannot fail.
+        let _ = builder.set(c.key, &c.text);
+    }
+    if let Err(e) = builder.build() {
+        for field in e.errors() {
+            let span = args.config.iter().find(|c| c.key == field.field()).map_or_else(Span::call_site, |c| c.span);
+            errors.at(span, field);
+        }
+    }
+}
+
+/// The `async move { .. }` block of `#[async_trait]` output: the body's tail expression is
+/// `Box::pin(async move { .. })` (with any path to `Box`).
+pub(crate) fn async_trait_body(block: &Block) -> Option<&ExprAsync> {
+    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last() else { return None };
+    let Expr::Path(func) = &*call.func else { return None };
+    let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
+        return None;
+    }
+    match call.args.first() {
+        Some(Expr::Async(block)) if block.capture.is_some() => Some(block),
+        _ => None,
+    }
+}
+
+/// The mutable twin of [`async_trait_body`].
+pub(crate) fn async_trait_body_mut(block: &mut Block) -> Option<&mut ExprAsync> {
+    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() else { return None };
+    match call.args.first_mut() {
+        Some(Expr::Async(block)) => Some(block),
+        _ => None,
+    }
+}
+
+/// `R` in `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`.
+fn future_output(ty: &Type) -> Option<Type> {
+    struct Find(Option<Type>);
+    impl VisitMut for Find {
+        fn visit_generic_argument_mut(&mut self, arg: &mut GenericArgument) {
+            if let GenericArgument::AssocType(a) = arg {
+                if a.ident == "Output" && self.0.is_none() {
+                    self.0 = Some(a.ty.clone());
+                    return;
+                }
+            }
+            syn::visit_mut::visit_generic_argument_mut(self, arg);
+        }
+    }
+    let mut find = Find(None);
+    find.visit_type_mut(&mut ty.clone());
+    find.0
+}
+
+/// Replaces every `impl Trait` with `_`, so the type can annotate a binding.
+fn erase_impl_trait(mut ty: Type) -> Type {
+    struct Erase;
+    impl VisitMut for Erase {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(i) = ty {
+                *ty = Type::Infer(syn::TypeInfer { underscore_token: syn::Token![_](i.impl_token.span) });
+                return;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    Erase.visit_type_mut(&mut ty);
+    ty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn erases_impl_trait() {
+        let ty: Type = syn::parse2(quote!(Result<impl Iterator<Item = u8>, E>)).unwrap();
+        assert_eq!(erase_impl_trait(ty).to_token_stream().to_string(), "Result < _ , E >");
+    }
+
+    #[test]
+    fn finds_the_future_output() {
+        let ty: Type = syn::parse2(quote!(
+            ::core::pin::Pin<
+                Box<dyn ::core::future::Future<Output = Result<u8, E>> + ::core::marker::Send + 'async_trait>,
+            >
+        ))
+        .unwrap();
+        assert_eq!(future_output(&ty).unwrap().to_token_stream().to_string(), "Result < u8 , E >");
+    }
+
+    #[test]
+    fn recognises_async_trait_output() {
+        let block: Block = syn::parse2(quote!({ Box::pin(async move { 1 }) })).unwrap();
+        assert!(async_trait_body(&block).is_some());
+        let block: Block = syn::parse2(quote!({ Box::pin(async { 1 }) })).unwrap();
+        assert!(async_trait_body(&block).is_none());
+    }
+}
