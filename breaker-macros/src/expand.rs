@@ -26,7 +26,8 @@ pub(crate) fn expand(args: &Args, function: &Function, mut item: ItemFn) -> Toke
     if function.shape == Shape::AsyncTrait {
         // `{ <stmts>; Box::pin(async move { <body> }) }`: only the async block's statements change.
         if let Some(block) = async_trait_body_mut(&mut item.block) {
-            let body = std::mem::take(&mut block.block.stmts);
+            let mut body = std::mem::take(&mut block.block.stmts);
+            reborrow_moved_params(&mut body, function);
             let generated = generate(args, function, &body, &private);
             block.block.stmts = vec![Stmt::Expr(syn::Expr::Verbatim(generated), None)];
         }
@@ -195,6 +196,22 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         #prelude
         let #raw = #call;
         #finish
+    }
+}
+
+/// `#[async_trait]` moves each parameter into a binding of its own at the top of the async
+/// block (`let __self = self;`). For `&mut` parameters, that would leave nothing for the
+/// fallback: bind a reborrow instead, which ends when the body does.
+fn reborrow_moved_params(body: &mut [Stmt], function: &Function) {
+    for stmt in body {
+        let Stmt::Local(syn::Local { init: Some(init), .. }) = stmt else { continue };
+        let syn::Expr::Path(path) = &*init.expr else { continue };
+        let Some(ident) = path.path.get_ident() else { continue };
+        let moved = function.params.iter().any(|p| p.mut_ref && *ident == p.label);
+        if moved && init.diverge.is_none() {
+            let name = ident.clone();
+            *init.expr = syn::Expr::Verbatim(quote!(&mut *#name));
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Param {
     /// A reference (`&T`, `&mut T`, `&self`): passed on as is. Anything else is owned and
     /// cloned for the fallback and for each retried attempt.
     pub(crate) by_ref: bool,
+    /// A `&mut` reference (`&mut T`, `&mut self`).
+    pub(crate) mut_ref: bool,
     /// The whole parameter, where errors about it point.
     pub(crate) span: Span,
 }
@@ -101,16 +103,19 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
                 label: "self".to_owned(),
                 mutable: r.mutability.is_some(),
                 by_ref: matches!(*r.ty, Type::Reference(_)),
+                mut_ref: matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some()),
                 span: r.span(),
             },
             FnArg::Typed(t) => {
                 let by_ref = matches!(*t.ty, Type::Reference(_));
+                let mut_ref = matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some());
                 match &*t.pat {
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Param {
                         name: p.ident.to_token_stream(),
                         label: p.ident.to_string(),
                         mutable: p.mutability.is_some(),
                         by_ref,
+                        mut_ref,
                         span: t.span(),
                     },
                     other => {
@@ -136,7 +141,7 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
         for p in &params {
             if p.label == "self" && !p.by_ref {
                 errors.at(p.span, "`retry` cannot re-run a method that takes `self` by value: take `&self` instead");
-            } else if p.by_ref && is_mut_ref(sig, &p.label) {
+            } else if p.mut_ref {
                 errors.at(
                     p.span,
                     format_args!("`retry` cannot re-run a function that takes `{}` by `&mut`: each attempt would need its own mutable borrow; take a shared reference or an owned, cloneable value", p.label),
@@ -146,16 +151,6 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
     }
 
     Some(Function { shape, ret, params, ident: sig.ident.clone() })
-}
-
-fn is_mut_ref(sig: &syn::Signature, label: &str) -> bool {
-    sig.inputs.iter().any(|input| match input {
-        FnArg::Receiver(r) => label == "self" && matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some()),
-        FnArg::Typed(t) => {
-            matches!(&*t.pat, Pat::Ident(p) if p.ident == label)
-                && matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some())
-        }
-    })
 }
 
 /// Runs the attribute's configuration through the same builder the runtime uses and reports
