@@ -1,1 +1,189 @@
-fn main() {}
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+//! The runtime's per-call overhead against a bare `async fn`, recloser's `AsyncRecloser` and
+//! tower-resilience's circuit breaker layer, in one run.
+//!
+//! Run with `cargo bench -p breaker-runtime --bench runtime`. BENCHMARKS.md holds the table.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use breaker_runtime::tower::CircuitBreakerLayer;
+use breaker_runtime::{circuit_breaker, CallError, Registry, Rejected};
+use criterion::{criterion_group, criterion_main, Criterion};
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+#[derive(Debug)]
+struct Fail;
+
+impl From<Rejected> for Fail {
+    fn from(_: Rejected) -> Self {
+        Fail
+    }
+}
+
+#[inline(never)]
+async fn bare(i: u64) -> Result<u64, Fail> {
+    Ok(black_box(i))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Runs `iters` sequential awaits of `f` inside one `block_on`, timing only the loop.
+fn time_async<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, f: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i).await;
+        }
+        start.elapsed()
+    })
+}
+
+static UNMETERED: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+
+fn unmetered() -> &'static Registry {
+    UNMETERED.get_or_init(|| Registry::builder().metrics(false).build().unwrap())
+}
+
+#[circuit_breaker(name = "bench-macro", registry = unmetered())]
+async fn annotated(i: u64) -> Result<u64, Fail> {
+    Ok(black_box(i))
+}
+
+async fn direct(i: u64) -> Result<u64, Fail> {
+    let breaker = unmetered().breaker("bench-direct");
+    breaker.call(async { Ok(black_box(i)) }).await.map_err(|e| match e {
+        CallError::Failed(e) => e,
+        _ => Fail,
+    })
+}
+
+fn async_call(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("async_call_closed");
+    g.bench_function("bare_async_fn", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| async move {
+                black_box(bare(i).await.is_ok());
+            })
+        })
+    });
+    let breaker = unmetered().breaker("bench");
+    g.bench_function("breaker_runtime_no_recorder", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let breaker = &breaker;
+                async move {
+                    black_box(breaker.call(bare(i)).await.is_ok());
+                }
+            })
+        })
+    });
+    let metered = Registry::new().breaker("bench");
+    g.bench_function("breaker_runtime_metrics_on_no_recorder", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let breaker = &metered;
+                async move {
+                    black_box(breaker.call(bare(i)).await.is_ok());
+                }
+            })
+        })
+    });
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let prometheus = metrics::with_local_recorder(&recorder, || Registry::new().breaker("bench"));
+    g.bench_function("breaker_runtime_prometheus", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let breaker = &prometheus;
+                async move {
+                    black_box(breaker.call(bare(i)).await.is_ok());
+                }
+            })
+        })
+    });
+    let recloser = recloser::AsyncRecloser::from(recloser::Recloser::custom().closed_len(100).build());
+    g.bench_function("recloser_async", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let recloser = &recloser;
+                async move {
+                    black_box(recloser.call(bare(i)).await.is_ok());
+                }
+            })
+        })
+    });
+    g.bench_function("macro_annotated", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| async move {
+                black_box(annotated(i).await.is_ok());
+            })
+        })
+    });
+    g.bench_function("macro_equivalent_direct", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| async move {
+                black_box(direct(i).await.is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+fn tower_layer(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("tower_ready_call");
+    let inner = service_fn(|i: u64| async move { Ok::<u64, Fail>(black_box(i)) });
+    g.bench_function("service_fn_baseline", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let mut svc = inner;
+                async move {
+                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
+                }
+            })
+        })
+    });
+    let layer = CircuitBreakerLayer::new(unmetered().breaker("bench-layer"));
+    let svc = layer.layer(inner);
+    g.bench_function("breaker_runtime_layer", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let mut svc = svc.clone();
+                async move {
+                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
+                }
+            })
+        })
+    });
+    let tr = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .build()
+        .unwrap()
+        .layer(inner);
+    g.bench_function("tower_resilience_layer", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| {
+                let mut svc = tr.clone();
+                async move {
+                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
+    targets = async_call, tower_layer
+}
+criterion_main!(benches);

@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breaker_core::{CircuitBreaker, Name, Outcome, Rejected, Snapshot, State};
+use breaker_core::{CircuitBreaker, Name, Outcome, Permit, Rejected, Snapshot, State};
+use pin_project_lite::pin_project;
 use tracing::Instrument;
 
 use crate::classify::{Classify, ErrorsAreFailures};
@@ -89,6 +92,117 @@ impl FallbackOn {
     /// True when a fallback with this scope handles `error`.
     pub fn covers<E>(self, error: &CallError<E>) -> bool {
         self == FallbackOn::Any || error.is_rejected()
+    }
+}
+
+static DEFAULT_POLICY: Policy = Policy::new();
+
+pin_project! {
+    /// The future of [`Breaker::call`] and [`Breaker::call_with`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallFuture<'a, F, C> {
+        breaker: &'a Breaker,
+        policy: &'a Policy<C>,
+        #[pin]
+        fut: F,
+        state: CallState<'a>,
+    }
+}
+
+enum CallState<'a> {
+    Start,
+    Running {
+        permit: Permit<'a>,
+        span: tracing::Span,
+        started: Option<quanta::Instant>,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+    Done,
+}
+
+impl<F, C> fmt::Debug for CallFuture<'_, F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            CallState::Start => "start",
+            CallState::Running { .. } => "running",
+            CallState::Done => "done",
+        };
+        f.debug_struct("CallFuture").field("breaker", self.breaker.name()).field("state", &state).finish()
+    }
+}
+
+impl<'a, T, E, F, C> Future for CallFuture<'a, F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    C: Classify<T, E>,
+{
+    type Output = Result<T, CallError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let shared: &'a Shared = &this.breaker.shared;
+        if let CallState::Start = this.state {
+            let admitted = {
+                let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
+                shared.core.try_acquire()
+            };
+            let permit = match admitted {
+                Ok(permit) => permit,
+                Err(rejected) => {
+                    *this.state = CallState::Done;
+                    return Poll::Ready(Err(CallError::Rejected(this.breaker.on_rejected(rejected))));
+                }
+            };
+            let span = if permit.is_probe() {
+                tracing::info_span!("probe_attempt", breaker = %shared.core.name())
+            } else {
+                tracing::debug_span!("primary_request", breaker = %shared.core.name())
+            };
+            let started = shared.metrics.enabled.then(quanta::Instant::now);
+            let deadline = this.policy.timeout.map(|after| Box::pin(tokio::time::sleep(after)));
+            *this.state = CallState::Running { permit, span, started, deadline };
+        }
+        let CallState::Running { span, deadline, .. } = this.state else {
+            panic!("`CallFuture` polled after completion");
+        };
+        let polled = {
+            let _entered = span.enter();
+            this.fut.poll(cx)
+        };
+        let result = match polled {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let expired = deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if !expired {
+                    return Poll::Pending;
+                }
+                let CallState::Running { permit, .. } = std::mem::replace(this.state, CallState::Done) else {
+                    unreachable!("matched above");
+                };
+                let probe = permit.is_probe();
+                permit.failure();
+                shared.metrics.timeout();
+                if probe {
+                    shared.metrics.probe(Some(Outcome::Failure));
+                }
+                let after = this.policy.timeout.unwrap_or_default();
+                return Poll::Ready(Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after })));
+            }
+        };
+        let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) else {
+            unreachable!("matched above");
+        };
+        let outcome = this.policy.classify.classify(&result);
+        let probe = permit.is_probe();
+        permit.record(outcome);
+        if let Some(started) = started {
+            shared.metrics.duration(started.elapsed().as_secs_f64());
+        }
+        shared.metrics.outcome(outcome);
+        if probe {
+            shared.metrics.probe(Some(outcome));
+        }
+        Poll::Ready(result.map_err(CallError::Failed))
     }
 }
 
@@ -202,58 +316,24 @@ impl Breaker {
     /// Dropping the returned future mid-call frees the permit and records nothing; a panic
     /// inside `fut` is recorded as a failure and then keeps unwinding.
     #[inline]
-    pub async fn call<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
+    pub fn call<T, E, F>(&self, fut: F) -> CallFuture<'_, F, ErrorsAreFailures>
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_with(&Policy::new(), fut).await
+        self.call_with(&DEFAULT_POLICY, fut)
     }
 
     /// Runs `fut` through the breaker with `policy`'s timeout and classification.
-    pub async fn call_with<T, E, F, C>(&self, policy: &Policy<C>, fut: F) -> Result<T, CallError<E>>
+    ///
+    /// Admission happens on the first poll. A call with a timeout allocates its timer; a call
+    /// without one allocates nothing.
+    #[inline]
+    pub fn call_with<'a, T, E, F, C>(&'a self, policy: &'a Policy<C>, fut: F) -> CallFuture<'a, F, C>
     where
         F: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        let shared = &*self.shared;
-        let permit = {
-            let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
-            match shared.core.try_acquire() {
-                Ok(permit) => permit,
-                Err(rejected) => return Err(CallError::Rejected(self.on_rejected(rejected))),
-            }
-        };
-        let probe = permit.is_probe();
-        let span = if probe {
-            tracing::info_span!("probe_attempt", breaker = %shared.core.name())
-        } else {
-            tracing::debug_span!("primary_request", breaker = %shared.core.name())
-        };
-        let started = shared.metrics.enabled.then(quanta::Instant::now);
-        let result = match policy.timeout {
-            None => fut.instrument(span).await,
-            Some(after) => match tokio::time::timeout(after, fut.instrument(span)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    permit.failure();
-                    shared.metrics.timeout();
-                    if probe {
-                        shared.metrics.probe(Some(Outcome::Failure));
-                    }
-                    return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
-                }
-            },
-        };
-        let outcome = policy.classify.classify(&result);
-        permit.record(outcome);
-        if let Some(started) = started {
-            shared.metrics.duration(started.elapsed().as_secs_f64());
-        }
-        shared.metrics.outcome(outcome);
-        if probe {
-            shared.metrics.probe(Some(outcome));
-        }
-        result.map_err(CallError::Failed)
+        CallFuture { breaker: self, policy, fut, state: CallState::Start }
     }
 
     /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.

@@ -65,7 +65,7 @@ mod private;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use breaker::{Breaker, FallbackOn, Policy};
+pub use breaker::{Breaker, CallFuture, FallbackOn, Policy};
 pub use classify::{Classifier, Classify, ErrorsAreFailures};
 pub use error::{CallError, TimedOut};
 pub use events::Event;
