@@ -51,6 +51,7 @@ mod events;
 mod fallback;
 mod health;
 pub mod metrics;
+mod queue;
 mod registry;
 mod retry;
 pub mod sources;
@@ -71,11 +72,12 @@ pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus};
+pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
 pub use registry::{init_global, Registry, RegistryBuilder};
 pub use retry::Retry;
 
 pub use breaker_core::{
-    testing, CircuitBreaker, ClockSource, Config, ConfigBuilder, ConfigError, ManualOp, Name, Outcome, Reason,
+    testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, ManualOp, Name, Outcome, Reason,
     RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
 };
 
