@@ -106,6 +106,28 @@ pin_project! {
         #[pin]
         fut: F,
         state: CallState<'a>,
+        // Set when polling `fut` unwound: a caller that catches the panic around this future
+        // (as panic-catching middleware does) drops it later, when the thread no longer panics.
+        panicked: bool,
+    }
+
+    impl<F, C> PinnedDrop for CallFuture<'_, F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) {
+                let panicked = *this.panicked || std::thread::panicking();
+                this.breaker.shared.abandoned(permit, started, panicked);
+            }
+        }
+    }
+}
+
+/// Sets its flag when dropped, which only happens if the code it guards unwinds.
+struct OnUnwind<'a>(&'a mut bool);
+
+impl Drop for OnUnwind<'_> {
+    fn drop(&mut self) {
+        *self.0 = true;
     }
 }
 
@@ -167,7 +189,10 @@ where
         };
         let polled = {
             let _entered = span.enter();
-            this.fut.poll(cx)
+            let unwinding = OnUnwind(this.panicked);
+            let polled = this.fut.poll(cx);
+            std::mem::forget(unwinding); // it returned: no unwinding
+            polled
         };
         let result = match polled {
             Poll::Ready(result) => result,
@@ -176,15 +201,10 @@ where
                 if !expired {
                     return Poll::Pending;
                 }
-                let CallState::Running { permit, .. } = std::mem::replace(this.state, CallState::Done) else {
+                let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) else {
                     unreachable!("matched above");
                 };
-                let probe = permit.is_probe();
-                permit.failure();
-                shared.metrics.timeout();
-                if probe {
-                    shared.metrics.probe(Some(Outcome::Failure));
-                }
+                shared.timed_out(permit, started);
                 let after = this.policy.timeout.unwrap_or_default();
                 return Poll::Ready(Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after })));
             }
@@ -193,15 +213,7 @@ where
             unreachable!("matched above");
         };
         let outcome = this.policy.classify.classify(&result);
-        let probe = permit.is_probe();
-        permit.record(outcome);
-        if let Some(started) = started {
-            shared.metrics.duration(started.elapsed().as_secs_f64());
-        }
-        shared.metrics.outcome(outcome);
-        if probe {
-            shared.metrics.probe(Some(outcome));
-        }
+        shared.finish(permit, started, outcome);
         Poll::Ready(result.map_err(CallError::Failed))
     }
 }
@@ -211,6 +223,69 @@ pub(crate) struct Shared {
     pub(crate) metrics: BreakerMetrics,
     pub(crate) hub: Arc<Hub>,
     pub(crate) critical: AtomicBool,
+}
+
+impl Shared {
+    /// The call ran to completion with `outcome`.
+    #[inline]
+    fn finish(&self, permit: Permit<'_>, started: Option<quanta::Instant>, outcome: Outcome) {
+        let probe = permit.is_probe();
+        permit.record(outcome);
+        self.measure(started);
+        self.metrics.outcome(outcome);
+        if probe {
+            self.metrics.probe(Some(outcome));
+        }
+    }
+
+    /// The call exceeded its timeout: a failure, counted as `timeout`.
+    #[cold]
+    fn timed_out(&self, permit: Permit<'_>, started: Option<quanta::Instant>) {
+        let probe = permit.is_probe();
+        permit.failure();
+        self.measure(started);
+        self.metrics.timeout();
+        if probe {
+            self.metrics.probe(Some(Outcome::Failure));
+        }
+    }
+
+    /// The call ended without an outcome: it panicked (a failure) or was dropped mid-call
+    /// (cancelled: its slot is freed and nothing is recorded but a cancelled probe).
+    #[cold]
+    fn abandoned(&self, permit: Permit<'_>, started: Option<quanta::Instant>, panicked: bool) {
+        if panicked {
+            self.finish(permit, started, Outcome::Failure);
+        } else {
+            let probe = permit.is_probe();
+            drop(permit);
+            if probe {
+                self.metrics.probe(None);
+            }
+        }
+    }
+
+    #[inline]
+    fn measure(&self, started: Option<quanta::Instant>) {
+        if let Some(started) = started {
+            self.metrics.duration(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// A blocking call in progress; settles its permit if the closure unwinds.
+struct BlockingCall<'a> {
+    shared: &'a Shared,
+    permit: Option<Permit<'a>>,
+    started: Option<quanta::Instant>,
+}
+
+impl Drop for BlockingCall<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.shared.abandoned(permit, self.started, std::thread::panicking());
+        }
+    }
 }
 
 /// A cheap, cloneable handle to one named breaker in a [`Registry`](crate::Registry).
@@ -333,7 +408,7 @@ impl Breaker {
         F: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        CallFuture { breaker: self, policy, fut, state: CallState::Start }
+        CallFuture { breaker: self, policy, fut, state: CallState::Start, panicked: false }
     }
 
     /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.
@@ -346,44 +421,43 @@ impl Breaker {
     }
 
     /// [`call_blocking`](Self::call_blocking) with `policy`'s classification. A blocking call
-    /// cannot be interrupted, so a timeout is enforced after the fact: a call that ran longer
-    /// is recorded as a failure and its result replaced by [`CallError::Timeout`].
+    /// cannot be interrupted, so a timeout is enforced after the fact: a call that ran longer,
+    /// by the breaker's clock (the one slow-call detection reads), is recorded as a failure and
+    /// its result replaced by [`CallError::Timeout`].
     pub fn call_blocking_with<T, E, F, C>(&self, policy: &Policy<C>, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Result<T, E>,
         C: Classify<T, E>,
     {
         let shared = &*self.shared;
-        let permit = match shared.core.try_acquire() {
+        let admitted = {
+            let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
+            shared.core.try_acquire()
+        };
+        let permit = match admitted {
             Ok(permit) => permit,
             Err(rejected) => return Err(CallError::Rejected(self.on_rejected(rejected))),
         };
-        let probe = permit.is_probe();
-        let span = if probe {
+        let span = if permit.is_probe() {
             tracing::info_span!("probe_attempt", breaker = %shared.core.name())
         } else {
             tracing::debug_span!("primary_request", breaker = %shared.core.name())
         };
-        let timed = shared.metrics.enabled || policy.timeout.is_some();
-        let started = timed.then(quanta::Instant::now);
+        let clock = shared.core.clock();
+        let since = policy.timeout.map(|_| clock.now_nanos());
+        let mut call =
+            BlockingCall { shared, permit: Some(permit), started: shared.metrics.enabled.then(quanta::Instant::now) };
         let result = span.in_scope(f);
-        let elapsed = started.map(|s| s.elapsed());
-        if let (Some(after), Some(elapsed)) = (policy.timeout, elapsed) {
-            if elapsed > after {
-                permit.failure();
-                shared.metrics.timeout();
+        let (Some(permit), started) = (call.permit.take(), call.started) else {
+            unreachable!("the permit is taken here, or when `f` unwinds")
+        };
+        if let (Some(after), Some(since)) = (policy.timeout, since) {
+            if Duration::from_nanos(clock.now_nanos().saturating_sub(since)) > after {
+                shared.timed_out(permit, started);
                 return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
             }
         }
-        let outcome = policy.classify.classify(&result);
-        permit.record(outcome);
-        if let (true, Some(elapsed)) = (shared.metrics.enabled, elapsed) {
-            shared.metrics.duration(elapsed.as_secs_f64());
-        }
-        shared.metrics.outcome(outcome);
-        if probe {
-            shared.metrics.probe(Some(outcome));
-        }
+        shared.finish(permit, started, policy.classify.classify(&result));
         result.map_err(CallError::Failed)
     }
 
