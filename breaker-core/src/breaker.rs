@@ -485,7 +485,11 @@ impl CircuitBreaker {
             inner.consecutive_failures = 0;
         }
         let word = Word::new(to, 0, generation);
-        self.word.store(word.0, Ordering::Release);
+        // A swap rather than a store: the result is the same (probe admissions and releases
+        // racing without the lock only change the in-flight count of the old generation, which
+        // this discards), but an RMW keeps loom from exploring the store landing inside a racing
+        // compare-exchange, which real atomics never do (loom issue #254).
+        self.word.swap(word.0, Ordering::AcqRel);
         self.update_dirty(inner);
         Transition { name: self.name.clone(), from, to, reason, snapshot: self.snapshot_locked(inner, word, now) }
     }
