@@ -1,0 +1,27 @@
+//! Runs the quickstart in its short mode and checks what it shows: the breaker opening,
+//! fallbacks served, the dependency shielded, and recovery.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quickstart_shows_opening_fallbacks_and_recovery() {
+    let options = quickstart::Options { duration: Duration::from_secs(8), url: None, workers: 4, progress: false };
+    let mut out = Vec::new();
+    let summary = quickstart::run(options, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+
+    assert!(text.contains("closed → open"), "the breaker opened:\n{text}");
+    assert!(text.contains("half_open → closed"), "the breaker recovered:\n{text}");
+    let with = &summary.with_breaker;
+    let without = &summary.without_breaker;
+    assert!(with.fallback > 0 && with.rejected > 0, "fallbacks served: {with:?}");
+    assert_eq!(with.errors, 0, "every caller got an answer");
+    assert!(without.errors > 0, "without a breaker callers saw errors");
+    assert!(summary.hits.0 < summary.hits.1, "the breaker shielded the service: {:?}", summary.hits);
+    assert!(text.contains("with breaker") && text.contains("without breaker") && text.contains("p99"));
+}
