@@ -142,12 +142,15 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     }
 }
 
+/// Transparent, like thiserror's `#[error(transparent)]`: the message is the inner error's and
+/// so is the source. Returning the inner error itself as the source would print every message
+/// twice in a reported chain ("connection reset: connection reset").
 impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CallError::Rejected(r) => Some(r),
-            CallError::Timeout(t) => Some(t),
-            CallError::Failed(e) => Some(e),
+            CallError::Rejected(r) => std::error::Error::source(r),
+            CallError::Timeout(t) => std::error::Error::source(t),
+            CallError::Failed(e) => e.source(),
         }
     }
 }
