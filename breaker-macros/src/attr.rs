@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -50,8 +51,8 @@ pub(crate) struct Retry {
 pub(crate) struct ConfigValue {
     pub(crate) key: &'static str,
     pub(crate) text: String,
-    /// The value's literal.
-    pub(crate) span: Span,
+    /// The value's tokens, where errors about it point.
+    pub(crate) tokens: TokenStream,
 }
 
 /// Everything `#[circuit_breaker(...)]` was given.
@@ -84,6 +85,10 @@ impl Errors {
 
     pub(crate) fn at(&mut self, span: Span, message: impl std::fmt::Display) {
         self.push(syn::Error::new(span, message));
+    }
+
+    pub(crate) fn spanned(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
     }
 
     pub(crate) fn into_error(self) -> Option<syn::Error> {
@@ -183,19 +188,29 @@ fn unknown(what: &str, key: &str, valid: impl Iterator<Item = &'static str> + Cl
     }
 }
 
-/// Levenshtein distance, for "did you mean" hints.
+/// Edit distance counting insertions, deletions, substitutions and swaps of neighbours
+/// (optimal string alignment), for "did you mean" hints.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn interpret(args: &mut Args, key: &str, entry: Entry) -> syn::Result<()> {
@@ -346,25 +361,24 @@ fn retry(list: Punctuated<SubEntry, Token![,]>, span: Span) -> syn::Result<Retry
 /// the runtime uses (range and cross-field checks run later, in `validate.rs`).
 fn config_value(key: &str, value: &Expr) -> syn::Result<ConfigValue> {
     let key: &'static str = breaker_core::KEYS.iter().copied().find(|k| *k == key).unwrap_or_default();
-    let (text, span) = match (kind(key), value) {
-        (Kind::Int, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => (i.base10_digits().to_owned(), i.span()),
-        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Float(f), .. })) => (f.base10_digits().to_owned(), f.span()),
-        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => (i.base10_digits().to_owned(), i.span()),
+    let text = match (kind(key), value) {
+        (Kind::Int, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => i.base10_digits().to_owned(),
+        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Float(f), .. })) => f.base10_digits().to_owned(),
+        (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => i.base10_digits().to_owned(),
         (Kind::Int | Kind::Float, Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. })) => match &**expr {
-            Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => (format!("-{}", i.base10_digits()), value.span()),
-            Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => (format!("-{}", f.base10_digits()), value.span()),
+            Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => format!("-{}", i.base10_digits()),
+            Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => format!("-{}", f.base10_digits()),
             _ => return Err(wrong_type(key, value)),
         },
-        (Kind::Duration | Kind::Window, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => (s.value(), s.span()),
-        (_, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if s.value() == "off" && can_be_off(key) => {
-            ("off".to_owned(), s.span())
-        }
+        (Kind::Duration | Kind::Window, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => s.value(),
+        (_, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if s.value() == "off" && can_be_off(key) => "off".to_owned(),
         _ => return Err(wrong_type(key, value)),
     };
+    let tokens = value.to_token_stream();
     if let Err(e) = ConfigBuilder::new().set(key, &text) {
-        return Err(syn::Error::new(span, e));
+        return Err(syn::Error::new_spanned(tokens, e));
     }
-    Ok(ConfigValue { key, text, span })
+    Ok(ConfigValue { key, text, tokens })
 }
 
 enum Kind {
@@ -413,7 +427,7 @@ mod tests {
 
     #[test]
     fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("nmae", "name"), 2);
+        assert_eq!(edit_distance("nmae", "name"), 1);
         assert_eq!(edit_distance("fallbak", "fallback"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
     }
@@ -465,6 +479,6 @@ mod tests {
     fn reports_every_error() {
         let (_, e) = parse(quote::quote!(name = "", name = "x", wait = "30 sec", minimum_calls = -1, bogus = 1));
         let messages: Vec<String> = e.unwrap().into_iter().map(|e| e.to_string()).collect();
-        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert_eq!(messages.len(), 5, "{messages:?}");
     }
 }

@@ -1,8 +1,9 @@
 //! Code generation: wraps the body of a validated function in a call through its breaker.
 //!
 //! The user's attributes, visibility, signature and braces are re-emitted as they came; only
-//! the statements inside the braces change. Generated names start with `__breaker` and use
-//! `Span::mixed_site()`, and generated code names only `__private` and `::core`.
+//! the statements inside the braces change. Generated names start with `__breaker` and are
+//! declared before the user's statements' own block, so they cannot clash; generated code
+//! names only `__private` and `::core`.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -56,14 +57,17 @@ pub(crate) fn expand(args: &Args, function: &Function, mut item: ItemFn) -> Toke
 /// The statements that replace the body: the call-site `static`, the call, and the fallback
 /// or the conversion of a rejection into the error type.
 fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStream) -> TokenStream {
-    let mixed = Span::mixed_site();
-    let site = format_ident!("__BREAKER_SITE", span = mixed);
-    let options = format_ident!("__BREAKER_OPTIONS", span = mixed);
-    let breaker = format_ident!("__breaker", span = mixed);
-    let raw = format_ident!("__breaker_raw", span = mixed);
-    let ret_value = format_ident!("__breaker_ret", span = mixed);
-    let error = format_ident!("__breaker_error", span = mixed);
-    let value = format_ident!("__breaker_value", span = mixed);
+    // Call-site hygiene, not mixed-site: some of these are re-spanned onto user tokens (see
+    // `all_at`) and must still resolve. The user's statements run in a nested block declared
+    // before them, so they cannot see these names.
+    let here = Span::call_site();
+    let site = format_ident!("__BREAKER_SITE", span = here);
+    let options = format_ident!("__BREAKER_OPTIONS", span = here);
+    let breaker = format_ident!("__breaker", span = here);
+    let raw = format_ident!("__breaker_raw", span = here);
+    let ret_value = format_ident!("__breaker_ret", span = here);
+    let error = format_ident!("__breaker_error", span = here);
+    let value = format_ident!("__breaker_value", span = here);
     let ret = &function.ret;
     let ret_span = ret.span();
     let is_async = function.shape != Shape::Blocking;
@@ -100,8 +104,17 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         Some(expr) => quote!(::core::option::Option::Some(#private::registry_ref(&(#expr)))),
         None => quote!(::core::option::Option::None),
     };
+    // A call into `__private` spanned entirely at `span` (path, turbofish and parentheses), so
+    // an unsatisfied bound of that function is reported on that user token.
+    let call_at = |span: Span, function: TokenStream, args: TokenStream| {
+        let private = respan(private.clone(), span);
+        quote_spanned!(span=> #private::#function(#args))
+    };
+    // The same with every token at `span`, the type arguments and arguments too (generated
+    // code, never the user's body): rustc blames whichever of them involves the bound.
+    let all_at = |span: Span, function: TokenStream, args: TokenStream| respan(call_at(span, function, args), span);
     let classify = match &args.failure_if {
-        Some(path) => quote_spanned!(path.span()=> #private::failure_if::<#ret, _>(#path)),
+        Some(path) => all_at(path.span(), quote!(failure_if::<#ret, _>), path.to_token_stream()),
         None => quote!(#private::DEFAULT_CLASSIFY),
     };
 
@@ -116,12 +129,19 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         #ret_value
     };
     let call = match (function.shape, &args.retry) {
-        (Shape::Blocking, _) => quote! {
-            #private::call_blocking::<#ret, _, _>(&#breaker, &#options, #classify, || -> #ret { #(#body)* })
-        },
-        (_, None) => quote! {
-            #private::call::<#ret, _, _>(&#breaker, &#options, #classify, async { #pinned }).await
-        },
+        (Shape::Blocking, _) => call_at(
+            ret_span,
+            quote!(call_blocking::<#ret, _, _>),
+            quote!(&#breaker, &#options, #classify, || -> #ret { #(#body)* }),
+        ),
+        (_, None) => {
+            let call = call_at(
+                ret_span,
+                quote!(call::<#ret, _, _>),
+                quote!(&#breaker, &#options, #classify, async { #pinned }),
+            );
+            quote_spanned!(ret_span=> #call.await)
+        }
         (_, Some(_)) => {
             // Every attempt gets its own copy of the owned arguments.
             let copies = function.params.iter().filter(|p| !p.by_ref).map(|p| {
@@ -129,23 +149,27 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
                 let mutability = p.mutable.then(|| quote!(mut));
                 quote_spanned!(p.span=> let #mutability #name = ::core::clone::Clone::clone(&#name);)
             });
-            quote! {
-                #private::call_retrying::<#ret, _, _, _>(&#breaker, &#options, #classify, || {
+            let call = call_at(
+                ret_span,
+                quote!(call_retrying::<#ret, _, _, _>),
+                quote!(&#breaker, &#options, #classify, || {
                     #(#copies)*
                     async move { #pinned }
-                }).await
-            }
+                }),
+            );
+            quote_spanned!(ret_span=> #call.await)
         }
     };
 
     let mut prelude = TokenStream::new();
+    let mut prelude_after = TokenStream::new();
     let finish = match &args.fallback {
         None => {
-            let folded = match &args.timeout {
-                Some(t) => quote_spanned!(t.span=> #private::fold_timeout::<#ret>(#raw)),
-                None => quote!(#raw),
-            };
-            quote_spanned!(ret_span=> #private::finish::<#ret>(#folded))
+            if let Some(t) = &args.timeout {
+                let folded = all_at(t.span, quote!(fold_timeout::<#ret>), raw.to_token_stream());
+                prelude_after.extend(quote!(let #raw = #folded;));
+            }
+            all_at(ret_span, quote!(finish::<#ret>), raw.to_token_stream())
         }
         Some(path) => {
             // Owned arguments move into the call, so the fallback gets clones taken before it.
@@ -155,22 +179,24 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
                 if p.by_ref {
                     fallback_args.push(name.clone());
                 } else {
-                    let copy = format_ident!("__breaker_arg_{}", p.label, span = mixed);
+                    let copy = format_ident!("__breaker_arg_{}", p.label, span = here);
                     prelude.extend(quote_spanned!(p.span=> let #copy = ::core::clone::Clone::clone(&#name);));
                     fallback_args.push(copy.to_token_stream());
                 }
             }
             let split = match (&args.timeout, args.fallback_on.as_ref().map(|o| o.value)) {
                 (Some(t), Some(FallbackOn::Rejected)) => {
-                    quote_spanned!(t.span=> #private::fallback_or_timeout::<#ret>(&#options, #raw))
+                    all_at(t.span, quote!(fallback_or_timeout::<#ret>), quote!(&#options, #raw))
                 }
-                _ => quote!(#private::fallback_or::<#ret>(&#options, #raw)),
+                _ => all_at(ret_span, quote!(fallback_or::<#ret>), quote!(&#options, #raw)),
             };
             let fallback_call = quote_spanned!(path.span()=> #path(#(#fallback_args,)* #error));
+            let run_args = quote!(&#breaker, #error, |#error| #fallback_call);
             let run = if is_async {
-                quote!(#private::run_fallback::<#ret, _, _>(&#breaker, #error, |#error| #fallback_call).await)
+                let run = all_at(path.span(), quote!(run_fallback::<#ret, _, _>), run_args);
+                quote_spanned!(path.span()=> #run.await)
             } else {
-                quote!(#private::run_fallback_blocking::<#ret, _>(&#breaker, #error, |#error| #fallback_call))
+                all_at(path.span(), quote!(run_fallback_blocking::<#ret, _>), run_args)
             };
             quote! {
                 match #split {
@@ -195,6 +221,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         let #breaker = #site.breaker(#registry);
         #prelude
         let #raw = #call;
+        #prelude_after
         #finish
     }
 }
@@ -213,6 +240,23 @@ fn reborrow_moved_params(body: &mut [Stmt], function: &Function) {
             *init.expr = syn::Expr::Verbatim(quote!(&mut *#name));
         }
     }
+}
+
+/// `tokens` with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 fn duration(private: &TokenStream, d: std::time::Duration) -> TokenStream {

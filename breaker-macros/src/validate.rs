@@ -40,6 +40,8 @@ pub(crate) struct Param {
     pub(crate) mut_ref: bool,
     /// The whole parameter, where errors about it point.
     pub(crate) span: Span,
+    /// The whole parameter's tokens, for errors spanning all of it.
+    pub(crate) tokens: TokenStream,
 }
 
 /// The annotated function, as the expansion needs it.
@@ -105,6 +107,7 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
                 by_ref: matches!(*r.ty, Type::Reference(_)),
                 mut_ref: matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some()),
                 span: r.span(),
+                tokens: r.to_token_stream(),
             },
             FnArg::Typed(t) => {
                 let by_ref = matches!(*t.ty, Type::Reference(_));
@@ -117,12 +120,13 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
                         by_ref,
                         mut_ref,
                         span: t.span(),
+                        tokens: t.to_token_stream(),
                     },
                     other => {
                         if needs_params {
                             let what = if args.fallback.is_some() { "`fallback`" } else { "`retry`" };
-                            errors.at(
-                                other.span(),
+                            errors.spanned(
+                                other,
                                 format_args!("{what} needs every argument bound to a plain name; bind this argument to a name and destructure it in the body"),
                             );
                         }
@@ -142,8 +146,8 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
             if p.label == "self" && !p.by_ref {
                 errors.at(p.span, "`retry` cannot re-run a method that takes `self` by value: take `&self` instead");
             } else if p.mut_ref {
-                errors.at(
-                    p.span,
+                errors.spanned(
+                    &p.tokens,
                     format_args!("`retry` cannot re-run a function that takes `{}` by `&mut`: each attempt would need its own mutable borrow; take a shared reference or an owned, cloneable value", p.label),
                 );
             }
@@ -166,8 +170,10 @@ fn check_config(args: &Args, errors: &mut Errors) {
     }
     if let Err(e) = builder.build() {
         for field in e.errors() {
-            let span = args.config.iter().find(|c| c.key == field.field()).map_or_else(Span::call_site, |c| c.span);
-            errors.at(span, field);
+            match args.config.iter().find(|c| c.key == field.field()) {
+                Some(c) => errors.spanned(&c.tokens, field),
+                None => errors.at(Span::call_site(), field),
+            }
         }
     }
 }

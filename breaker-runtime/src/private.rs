@@ -209,7 +209,7 @@ impl<T, E, F: Fn(&E) -> bool> Classify<T, E> for FailureIf<F> {
 
 /// `failure_if = path`, checked against the function's error type where `path` is written.
 #[inline]
-pub fn failure_if<R, F>(predicate: F) -> FailureIf<F>
+pub fn failure_if<R, F>(predicate: F) -> impl Classify<R::Ok, R::Err>
 where
     R: Protected,
     F: Fn(&R::Err) -> bool,

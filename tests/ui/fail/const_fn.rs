@@ -1,0 +1,18 @@
+//! A `const fn` cannot be protected.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker]
+pub const fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+//! `success_threshold` cannot exceed `half_open_permits`.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(half_open_permits = 2, success_threshold = 3)]
+pub async fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}

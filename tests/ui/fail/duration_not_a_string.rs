@@ -1,0 +1,18 @@
+//! A duration given as a number.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(wait = 30)]
+pub async fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}

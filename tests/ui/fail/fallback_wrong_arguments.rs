@@ -1,0 +1,22 @@
+//! A fallback must take the function's arguments followed by the `CallError`.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(fallback = cached)]
+pub async fn get(id: u32) -> Result<u32, Error> {
+    Ok(id)
+}
+
+async fn cached(id: u32) -> Result<u32, Error> {
+    Ok(id)
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+//! With a timeout and no fallback, the error type must hold a timeout.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(timeout = "10s")]
+pub async fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}

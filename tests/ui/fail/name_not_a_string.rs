@@ -1,0 +1,18 @@
+//! The name is a string literal.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(name = content_service)]
+pub async fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+//! The attribute goes on functions.
+use breaker_runtime::circuit_breaker;
+
+#[circuit_breaker]
+pub struct Client;
+
+fn main() {}

@@ -1,0 +1,18 @@
+//! Each bad `retry` argument is reported.
+use breaker_runtime::{circuit_breaker, Rejected};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error
+    }
+}
+
+#[circuit_breaker(retry(attempts = 0, backof = "1s"))]
+pub async fn get() -> Result<u32, Error> {
+    Ok(1)
+}
+
+fn main() {}
