@@ -348,6 +348,20 @@ impl CircuitBreaker {
     /// Records `outcome` for `ticket`, or releases it when `outcome` is `None`.
     #[inline]
     fn finish(&self, ticket: &Ticket, outcome: Option<Outcome>) {
+        // The healthy hot path, small enough to inline: a success that is not timed, in a
+        // window holding only successes, changes nothing.
+        if ticket.kind == Kind::Normal
+            && outcome == Some(Outcome::Success)
+            && self.slow_nanos.load(Ordering::Relaxed) == 0
+            && self.dirty.load(Ordering::Acquire) == 0
+        {
+            return;
+        }
+        self.finish_other(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn finish_other(&self, ticket: &Ticket, outcome: Option<Outcome>) {
         match (ticket.kind, outcome) {
             (Kind::Passthrough, _) | (Kind::Normal, None | Some(Outcome::Ignored)) => {}
             (Kind::Normal, Some(outcome)) => {
