@@ -292,8 +292,14 @@ impl CircuitBreaker {
                 State::Closed | State::MetricsOnly | State::Disabled => return self.admit(),
                 State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, None)),
                 State::Open => {
-                    let now = self.clock.now_nanos();
                     let until = self.deadline.load(Ordering::Acquire);
+                    // Most rejections are decided by the cheap coarse clock alone.
+                    let (coarse, lag) = self.clock.now_coarse();
+                    if coarse.saturating_add(lag) < until {
+                        let after = Duration::from_nanos(until - coarse);
+                        return Err(self.rejected(RejectReason::Open, Some(after)));
+                    }
+                    let now = self.clock.now_nanos();
                     if now < until {
                         let after = Duration::from_nanos(until - now);
                         return Err(self.rejected(RejectReason::Open, Some(after)));
