@@ -178,7 +178,7 @@ impl RegistryBuilder {
                 conflicts: RwLock::new(Vec::new()),
             }),
         };
-        registry.replace_layers("configuration", layers)?;
+        registry.replace_layers("the combined sources", layers)?;
         Ok(registry)
     }
 }

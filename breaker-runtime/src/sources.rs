@@ -18,8 +18,8 @@
 //! - `CIRCUIT_BREAKER_<NAME>__<FIELD>=value` sets one field for one breaker. `<NAME>` is the
 //!   breaker's name in upper case with every character other than a letter or digit replaced
 //!   by `_` (`content-service` → `CONTENT_SERVICE`); `<FIELD>` is a key from
-//!   [`KEYS`](breaker_core::KEYS) in upper case (`FAILURE_RATE`). `DEFAULT` as the name sets
-//!   the field for every breaker.
+//!   [`KEYS`](breaker_core::KEYS) in upper case (`FAILURE_RATE`). Both are matched whatever
+//!   their case. `DEFAULT` as the name sets the field for every breaker.
 //!
 //! ```text
 //! CIRCUIT_BREAKER_DEFAULT__WAIT=30s
@@ -88,7 +88,13 @@ pub struct SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?}: {}", self.location, self.value, self.message)
+        // Errors about a whole source (a syntax error, a missing file) or about the combined
+        // configuration have no single value to show.
+        if self.value.is_empty() {
+            write!(f, "{}: {}", self.location, self.message)
+        } else {
+            write!(f, "{}={:?}: {}", self.location, self.value, self.message)
+        }
     }
 }
 
@@ -171,8 +177,10 @@ where
             errors.push(error("the breaker name is empty".to_owned()));
             continue;
         }
-        let layer =
-            if name == "DEFAULT" { &mut config.default } else { config.named.entry(name.to_owned()).or_default() };
+        // Variable names are case-sensitive, but lookups use `env_name`: normalise the name
+        // here too, so `CIRCUIT_BREAKER_content_service__WAIT` is not silently ignored.
+        let name = env_name(name);
+        let layer = if name == "DEFAULT" { &mut config.default } else { config.named.entry(name).or_default() };
         if let Err(e) = layer.set(&field, value) {
             let message = if e.field().is_empty() {
                 format!(
