@@ -296,7 +296,9 @@ impl CircuitBreaker {
                     // Most rejections are decided by the cheap coarse clock alone.
                     let (coarse, lag) = self.clock.now_coarse();
                     if coarse.saturating_add(lag) < until {
-                        let after = Duration::from_nanos(until - coarse);
+                        // The precise time lies in [coarse, coarse + lag]: never promise more
+                        // than the configured wait.
+                        let after = Duration::from_nanos(until - (coarse + lag));
                         return Err(self.rejected(RejectReason::Open, Some(after)));
                     }
                     let now = self.clock.now_nanos();
