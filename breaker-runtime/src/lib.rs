@@ -31,6 +31,55 @@
 //! # });
 //! ```
 //!
+//! # The attribute
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use breaker_runtime::{circuit_breaker, CallError, Registry, Rejected, State};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum ClientError {
+//!     #[error("upstream answered {0}")]
+//!     Status(u16),
+//!     #[error(transparent)]
+//!     Rejected(#[from] Rejected),
+//! }
+//!
+//! struct ContentClient {
+//!     up: bool,
+//!     cache: Mutex<HashMap<u64, Vec<String>>>,
+//! }
+//!
+//! impl ContentClient {
+//!     #[circuit_breaker(name = "content-service", fallback = Self::cached_posts, consecutive_failures = 3)]
+//!     async fn posts(&self, user: u64) -> Result<Vec<String>, ClientError> {
+//!         if !self.up {
+//!             return Err(ClientError::Status(502));
+//!         }
+//!         let posts = vec![format!("post by {user}")];
+//!         self.cache.lock().unwrap().insert(user, posts.clone());
+//!         Ok(posts)
+//!     }
+//!
+//!     async fn cached_posts(&self, user: u64, _err: CallError<ClientError>) -> Result<Vec<String>, ClientError> {
+//!         Ok(self.cache.lock().unwrap().get(&user).cloned().unwrap_or_default())
+//!     }
+//! }
+//!
+//! let mut client = ContentClient { up: true, cache: Mutex::default() };
+//! assert_eq!(client.posts(7).await.unwrap(), ["post by 7"]);
+//! client.up = false;
+//! for _ in 0..3 {
+//!     // Failures are answered from the cache...
+//!     assert_eq!(client.posts(7).await.unwrap(), ["post by 7"]);
+//! }
+//! // ...and after three in a row the breaker is open: calls no longer reach the dependency.
+//! assert_eq!(Registry::global().get("content-service").unwrap().state(), State::Open);
+//! # });
+//! ```
+//!
 //! # Observability
 //!
 //! - Metrics: see [`metrics`](crate::metrics) for every name and label.

@@ -421,7 +421,12 @@ impl Registry {
                     "circuit breaker `{name}`: the attribute at `{site}` configures it differently from the one at `{first}`; keeping the configuration from `{first}`"
                 );
                 tracing::warn!(breaker = %name, first_site = first, site, "{message}");
-                write(&self.inner.conflicts).push(message);
+                let mut conflicts = write(&self.inner.conflicts);
+                // A call site that alternates registries re-registers on every miss of its
+                // cache: report each conflict once.
+                if !conflicts.contains(&message) {
+                    conflicts.push(message);
+                }
             }
             None => {
                 let mut next = layers.clone();

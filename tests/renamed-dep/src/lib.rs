@@ -1,0 +1,1 @@
+//! Holds only the renamed-dependency test in `tests/`.
