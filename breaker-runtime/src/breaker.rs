@@ -135,7 +135,7 @@ enum CallState<'a> {
     Start,
     Running {
         permit: Permit<'a>,
-        span: tracing::Span,
+        span: Option<tracing::Span>,
         started: Option<quanta::Instant>,
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     },
@@ -164,8 +164,11 @@ where
         let this = self.project();
         let shared: &'a Shared = &this.breaker.shared;
         if let CallState::Start = this.state {
-            let admitted = {
+            // Spans cost nothing to skip: build them only when their level can be enabled.
+            let admitted = if tracing::level_enabled!(tracing::Level::TRACE) {
                 let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
+                shared.core.try_acquire()
+            } else {
                 shared.core.try_acquire()
             };
             let permit = match admitted {
@@ -176,9 +179,11 @@ where
                 }
             };
             let span = if permit.is_probe() {
-                tracing::info_span!("probe_attempt", breaker = %shared.core.name())
+                tracing::level_enabled!(tracing::Level::INFO)
+                    .then(|| tracing::info_span!("probe_attempt", breaker = %shared.core.name()))
             } else {
-                tracing::debug_span!("primary_request", breaker = %shared.core.name())
+                tracing::level_enabled!(tracing::Level::DEBUG)
+                    .then(|| tracing::debug_span!("primary_request", breaker = %shared.core.name()))
             };
             let started = shared.metrics.enabled.then(quanta::Instant::now);
             let deadline = this.policy.timeout.map(|after| Box::pin(tokio::time::sleep(after)));
@@ -188,7 +193,7 @@ where
             panic!("`CallFuture` polled after completion");
         };
         let polled = {
-            let _entered = span.enter();
+            let _entered = span.as_ref().map(tracing::Span::enter);
             let unwinding = OnUnwind(this.panicked);
             let polled = this.fut.poll(cx);
             std::mem::forget(unwinding); // it returned: no unwinding
