@@ -1,18 +1,27 @@
 //! Shared pieces of the runnable examples: a flaky HTTP service whose behaviour follows a
-//! schedule, and latency statistics.
+//! schedule, latency statistics, and the outage harness.
 
 pub mod flaky {
-    //! A loopback HTTP service that is healthy, fails, hangs or slows down on a schedule.
+    //! A loopback HTTP service that is healthy, fails, hangs, slows down or goes away on a
+    //! schedule.
+    //!
+    //! [`spawn`] starts one that runs until the process ends; [`start`] returns a
+    //! [`Dependency`] that can be stopped (and its task joined), which is what the outage
+    //! harness uses.
 
+    use std::future::IntoFuture;
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::get;
+    use axum::routing::{get, post};
     use axum::{Json, Router};
+    use tokio::net::TcpListener;
+    use tokio::sync::watch;
+    use tokio::task::JoinHandle;
     use tokio::time::Instant;
 
     /// What the service does during one phase.
@@ -28,6 +37,9 @@ pub mod flaky {
         Slow(Duration),
         /// Answers 503 to this share of requests (deterministically spread), 200 to the rest.
         Partial(f64),
+        /// Not listening: connections are refused. Only [`start`] and [`spawn`] services
+        /// honour it (the listener is closed for the phase and reopened on the same port).
+        Down,
     }
 
     impl Behaviour {
@@ -39,6 +51,7 @@ pub mod flaky {
                 Behaviour::Hanging => "hanging".into(),
                 Behaviour::Slow(d) => format!("slow ({} ms)", d.as_millis()),
                 Behaviour::Partial(p) => format!("partial ({:.0}% fail)", p * 100.0),
+                Behaviour::Down => "down (refused)".into(),
             }
         }
     }
@@ -51,6 +64,11 @@ pub mod flaky {
         /// The behaviour at `elapsed` since the service started.
         pub fn at(&self, elapsed: Duration) -> Behaviour {
             self.0.iter().take_while(|(start, _)| *start <= elapsed).last().map_or(Behaviour::Healthy, |(_, b)| *b)
+        }
+
+        /// When the first phase after `elapsed` whose behaviour satisfies `f` starts.
+        pub fn next_start(&self, elapsed: Duration, f: impl Fn(Behaviour) -> bool) -> Option<Duration> {
+            self.0.iter().find(|(start, b)| *start > elapsed && f(*b)).map(|(start, _)| *start)
         }
     }
 
@@ -70,6 +88,7 @@ pub mod flaky {
         schedule: Arc<Schedule>,
         started: Instant,
         hits: Arc<AtomicU64>,
+        messages: Arc<Mutex<Vec<u64>>>,
     }
 
     /// A post, as the service returns it.
@@ -81,39 +100,169 @@ pub mod flaky {
         pub text: String,
     }
 
-    async fn posts(State(state): State<AppState>, Path(user): Path<u64>) -> Result<Json<Vec<Post>>, StatusCode> {
+    /// Applies the current behaviour to one request: `Err` is the status to fail with.
+    async fn behave(state: &AppState) -> Result<(), StatusCode> {
         let n = state.hits.fetch_add(1, Ordering::Relaxed);
         match state.schedule.at(state.started.elapsed()) {
-            Behaviour::Healthy => {}
-            Behaviour::Failing => return Err(StatusCode::SERVICE_UNAVAILABLE),
-            Behaviour::Hanging => std::future::pending::<()>().await,
-            Behaviour::Slow(d) => tokio::time::sleep(d).await,
+            Behaviour::Healthy | Behaviour::Down => Ok(()),
+            Behaviour::Failing => Err(StatusCode::SERVICE_UNAVAILABLE),
+            Behaviour::Hanging => std::future::pending().await,
+            Behaviour::Slow(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
             Behaviour::Partial(p) => {
                 // Spread failures evenly: request n fails when it crosses a multiple of 1/p.
                 #[allow(clippy::cast_precision_loss)]
                 let crossed = ((n + 1) as f64 * p).floor() > (n as f64 * p).floor();
                 if crossed {
-                    return Err(StatusCode::SERVICE_UNAVAILABLE);
+                    Err(StatusCode::SERVICE_UNAVAILABLE)
+                } else {
+                    Ok(())
                 }
             }
         }
+    }
+
+    async fn posts(State(state): State<AppState>, Path(user): Path<u64>) -> Result<Json<Vec<Post>>, StatusCode> {
+        behave(&state).await?;
         Ok(Json(vec![Post { user, text: format!("hello from user {user}") }]))
     }
 
-    /// Starts the service on a loopback port chosen by the OS.
-    pub async fn spawn(schedule: Schedule) -> std::io::Result<Flaky> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// A broker endpoint: records the message's sequence number when it answers 204.
+    async fn message(State(state): State<AppState>, Path(seq): Path<u64>) -> StatusCode {
+        if let Err(status) = behave(&state).await {
+            return status;
+        }
+        state.messages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(seq);
+        StatusCode::NO_CONTENT
+    }
+
+    /// A flaky service that can be stopped: [`start`] returns it.
+    #[derive(Debug)]
+    pub struct Dependency {
+        /// Where it listens, its hit counter and when its schedule started.
+        pub flaky: Flaky,
+        /// Sequence numbers accepted by `POST /messages/{seq}`, in arrival order.
+        pub messages: Arc<Mutex<Vec<u64>>>,
+        stop: watch::Sender<bool>,
+        task: JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Dependency {
+        /// Stops listening, gives open requests a second to finish, drops the rest and joins
+        /// the server task.
+        pub async fn stop(self) -> std::io::Result<()> {
+            let _ = self.stop.send(true);
+            match self.task.await {
+                Ok(result) => result,
+                Err(e) => Err(std::io::Error::other(e)),
+            }
+        }
+
+        /// Lets it run until the process ends.
+        pub fn detach(self) -> Flaky {
+            self.flaky
+        }
+    }
+
+    /// Starts the service on a loopback port chosen by the OS. It serves `GET /posts/{user}`
+    /// and `POST /messages/{seq}`, both following `schedule`, whose offsets count from
+    /// `started` (pass `Instant::now()`, or one instant shared by services that must change
+    /// together).
+    pub async fn start(schedule: Schedule, started: Instant) -> std::io::Result<Dependency> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
-        let state = AppState { schedule: Arc::new(schedule), started, hits: hits.clone() };
-        let app = Router::new().route("/posts/{user}", get(posts)).with_state(state);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Flaky { addr, hits, started })
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let state = AppState { schedule: Arc::new(schedule), started, hits: hits.clone(), messages: messages.clone() };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(listener, state, stopped));
+        Ok(Dependency { flaky: Flaky { addr, hits, started }, messages, stop, task })
+    }
+
+    /// Starts the service on a loopback port chosen by the OS; it runs until the process ends.
+    pub async fn spawn(schedule: Schedule) -> std::io::Result<Flaky> {
+        Ok(start(schedule, Instant::now()).await?.detach())
+    }
+
+    /// Resolves once `stop` is set (never, if its sender is dropped without setting it).
+    async fn stopped(stop: &mut watch::Receiver<bool>) {
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Serves, closing the listener for every `Down` phase and reopening it on the same port.
+    async fn run(listener: TcpListener, state: AppState, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/posts/{user}", get(posts))
+            .route("/messages/{seq}", post(message))
+            .with_state(state.clone());
+        let (schedule, started) = (state.schedule.clone(), state.started);
+        let mut listener = Some(listener);
+        // Each pass serves one up period or waits out one down period: bounded by the phases.
+        for _ in 0..=2 * schedule.0.len() {
+            let now = started.elapsed();
+            if schedule.at(now) == Behaviour::Down {
+                drop(listener.take());
+                let up = schedule.next_start(now, |b| b != Behaviour::Down);
+                tokio::select! {
+                    () = stopped(&mut stop) => return Ok(()),
+                    () = sleep_until_offset(started, up) => {}
+                }
+                continue;
+            }
+            let listener = match listener.take() {
+                Some(listener) => listener,
+                None => rebind(addr).await?,
+            };
+            let down = schedule.next_start(now, |b| b == Behaviour::Down);
+            let (drain, drained) = tokio::sync::oneshot::channel::<()>();
+            let serve = axum::serve(listener, app.clone()).with_graceful_shutdown(async move {
+                let _ = drained.await;
+            });
+            let mut serve = std::pin::pin!(serve.into_future());
+            let stopping = tokio::select! {
+                result = &mut serve => return result,
+                () = stopped(&mut stop) => true,
+                () = sleep_until_offset(started, down) => false,
+            };
+            // Close the listener and idle connections; requests still open (a hanging phase)
+            // get a second, then are dropped with the server future.
+            let _ = drain.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut serve).await;
+            if stopping {
+                return Ok(());
+            }
+        }
+        stopped(&mut stop).await;
+        Ok(())
+    }
+
+    async fn sleep_until_offset(started: Instant, offset: Option<Duration>) {
+        match offset {
+            Some(offset) => tokio::time::sleep_until(started + offset).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Binds `addr` again after a down phase; the old socket may linger for a moment.
+    async fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+        let mut last = None;
+        for _ in 0..50 {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => return Ok(listener),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("cannot rebind")))
     }
 }
+
+pub mod harness;
 
 pub mod stats {
     //! Latency percentiles.

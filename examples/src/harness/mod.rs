@@ -1,0 +1,266 @@
+//! The outage harness: measures, under load and injected faults, that breakers do their job,
+//! side by side with no breaker and with a peer crate.
+//!
+//! For every [scenario](Fault) it starts one loopback dependency per client
+//! ([`flaky::start`](crate::flaky::start)) following the same schedule (healthy, a fault,
+//! healed), drives each [client variant](Variant) at a fixed request rate with bounded
+//! concurrency ([`load::drive`]), and records every call, every request that reached the
+//! dependency and every breaker transition. [`measure`] turns the logs into figures,
+//! [`report`] into Markdown and [`svg`] into one timeline picture per scenario. Traffic goes
+//! only to 127.0.0.1, every loop is bounded in count and time, and a run stops by itself.
+//!
+//! ```text
+//! cargo run --release -p breaker-examples --bin outage             # full: writes docs/outage/
+//! cargo run --release -p breaker-examples --bin outage -- --short  # the CI mode, ~20 s
+//! ```
+
+pub mod client;
+pub mod load;
+pub mod measure;
+pub mod queue;
+pub mod report;
+pub mod scenario;
+pub mod svg;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use client::{Phase, Served, Variant};
+pub use measure::{Measured, QueueMeasured};
+pub use scenario::{Fault, Mode, Scenario, Tuning};
+
+use crate::flaky;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Short (CI) or full (published report).
+    pub mode: Mode,
+    /// Only these scenarios (all when empty).
+    pub only: Vec<Fault>,
+}
+
+/// One scenario's results.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    /// What ran.
+    pub scenario: Scenario,
+    /// One entry per client variant (empty for `queue`).
+    pub clients: Vec<Measured>,
+    /// One entry per producer (`queue` only).
+    pub producers: Vec<QueueMeasured>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The mode it ran in.
+    pub mode: Mode,
+    /// Every scenario, in [`Fault::ALL`] order.
+    pub scenarios: Vec<ScenarioReport>,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// Runs the scenarios: all at once in the short mode, one after another in the full mode.
+pub async fn run(options: &Options) -> std::io::Result<Report> {
+    let t = Instant::now();
+    let faults: Vec<Fault> =
+        Fault::ALL.into_iter().filter(|f| options.only.is_empty() || options.only.contains(f)).collect();
+    let mut scenarios = Vec::new();
+    match options.mode {
+        Mode::Short => {
+            let runs = faults.iter().map(|f| tokio::spawn(run_scenario(Scenario::new(*f, options.mode))));
+            let handles: Vec<_> = runs.collect();
+            for handle in handles {
+                scenarios.push(handle.await.map_err(std::io::Error::other)??);
+            }
+        }
+        Mode::Full => {
+            for f in faults {
+                eprintln!("outage: running `{}`", f.name());
+                scenarios.push(run_scenario(Scenario::new(f, options.mode)).await?);
+            }
+        }
+    }
+    Ok(Report { mode: options.mode, scenarios, elapsed: t.elapsed() })
+}
+
+/// Runs one scenario with every client variant at once, each against its own dependency.
+pub async fn run_scenario(scenario: Scenario) -> std::io::Result<ScenarioReport> {
+    // A moment to set everything up before the schedule's clock starts.
+    let started = Instant::now() + Duration::from_millis(300);
+    if scenario.fault == Fault::Queue {
+        let producers = queue::run(&scenario, started).await?;
+        return Ok(ScenarioReport {
+            scenario,
+            clients: Vec::new(),
+            producers: producers.into_iter().map(|p| p.0).collect(),
+        });
+    }
+    let mut runs = Vec::new();
+    for variant in Variant::ALL {
+        let dependency = flaky::start(scenario.schedule.clone(), started).await?;
+        let built = client::Client::build(variant, &scenario, format!("http://{}", dependency.flaky.addr), started);
+        let quick = scenario.timeout < Duration::from_secs(10);
+        let drive = tokio::spawn(load::drive(
+            built.client.clone(),
+            scenario.rate,
+            scenario.concurrency,
+            scenario.duration,
+            scenario.timeout,
+            started,
+            quick,
+        ));
+        runs.push((variant, built, dependency, drive));
+    }
+    let mut clients = Vec::new();
+    for (variant, built, dependency, drive) in runs {
+        let run = drive.await.map_err(std::io::Error::other)?;
+        dependency.stop().await?;
+        let permits = built.breaker.as_ref().map(|b| b.snapshot().permits_in_use);
+        let attempts = built.target.attempts.entries().into_iter().map(|(t, ())| t).collect();
+        clients.push(measure::measure(&scenario, variant, run, attempts, built.transitions.entries(), permits));
+    }
+    Ok(ScenarioReport { scenario, clients, producers: Vec::new() })
+}
+
+/// How much slack the correctness checks allow.
+#[derive(Debug, Clone, Copy)]
+pub struct Margin {
+    /// Extra requests allowed per open period over `half_open_permits`.
+    pub per_open_period: usize,
+    /// Extra time allowed for recovery.
+    pub recovery: Duration,
+}
+
+impl Margin {
+    /// The targets as stated.
+    pub const STRICT: Margin = Margin { per_open_period: 0, recovery: Duration::from_millis(500) };
+    /// For a loaded CI machine.
+    pub const GENEROUS: Margin = Margin { per_open_period: 2, recovery: Duration::from_secs(4) };
+}
+
+/// One checked property.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The client or producer.
+    pub client: &'static str,
+    /// What was checked.
+    pub property: String,
+    /// What was measured.
+    pub measured: String,
+    /// True when it held.
+    pub ok: bool,
+    /// True for the correctness properties CI asserts (shielding, recovery, no false trips,
+    /// zero loss, zero leftovers); false for reported figures such as latency.
+    pub asserted: bool,
+}
+
+impl ScenarioReport {
+    /// The longest recovery the targets allow: one open wait, plus the probes — a probe sent
+    /// just before healing may still see the fault (wait out the timeout, or be slow) and
+    /// reopen the breaker for one more wait.
+    pub fn recovery_bound(&self, margin: Margin) -> Duration {
+        let s = &self.scenario;
+        let stale_probe = match s.fault {
+            Fault::Hang => s.timeout + s.tuning.wait,
+            Fault::Slow => Duration::from_millis(400) + s.tuning.wait,
+            _ => Duration::ZERO,
+        };
+        s.tuning.wait + stale_probe + margin.recovery
+    }
+
+    /// The checks for this scenario. Our breakers' checks are `asserted`; the peer's are
+    /// reported only.
+    pub fn checks(&self, margin: Margin) -> Vec<Check> {
+        let s = &self.scenario;
+        let mut checks = Vec::new();
+        let mut check = |client: &'static str, property: String, measured: String, ok: bool, asserted: bool| {
+            checks.push(Check { scenario: s.name(), client, property, measured, ok, asserted });
+        };
+        for c in self.clients.iter().filter(|c| c.variant.has_breaker()) {
+            let ours = c.variant != Variant::Peer;
+            let label = c.variant.label();
+            let trip =
+                if s.fault == Fault::Partial { "opens once failures reach 70%" } else { "opens during the fault" };
+            check(label, trip.into(), opt_ms(c.open_after), c.open_after.is_some(), ours);
+            let permits = s.tuning.half_open_permits as usize;
+            let max = c.max_per_open_period.unwrap_or(0);
+            check(
+                label,
+                format!("at most {permits} requests reach the dependency per open period"),
+                format!("{max}"),
+                max <= permits + margin.per_open_period,
+                ours,
+            );
+            let bound = self.recovery_bound(margin);
+            check(
+                label,
+                format!("closed within {} after healing", crate::stats::ms(bound)),
+                opt_ms(c.closed_after_heal),
+                c.closed_after_heal.is_some_and(|d| d <= bound),
+                ours,
+            );
+            if s.fault == Fault::Partial {
+                check(
+                    label,
+                    "no trip at 30% failures".into(),
+                    format!("{} trips", c.false_trips),
+                    c.false_trips == 0,
+                    ours,
+                );
+            }
+            if s.fault == Fault::Hang {
+                check(
+                    label,
+                    "caller p99 under 5 ms once open".into(),
+                    crate::stats::ms(c.after_open.p99),
+                    c.after_open.count > 0 && c.after_open.p99 < Duration::from_millis(5),
+                    false,
+                );
+            }
+            if let Some(permits) = c.permits_left {
+                check(label, "no permits left".into(), format!("{permits}"), permits == 0, ours);
+            }
+        }
+        for c in &self.clients {
+            check(c.variant.label(), "no call tasks left".into(), format!("{}", c.tasks_left), c.tasks_left == 0, true);
+        }
+        for p in &self.producers {
+            let queued = p.label.starts_with("RetryQueue");
+            check(p.label, "nothing lost".into(), format!("{}", p.lost), p.lost == 0, queued);
+            check(p.label, "nothing duplicated".into(), format!("{}", p.duplicated), p.duplicated == 0, queued);
+            check(p.label, "delivered in order".into(), format!("{}", p.in_order), p.in_order, queued);
+            if queued {
+                check(
+                    p.label,
+                    "everything produced accepted".into(),
+                    format!("{} refused", p.refused),
+                    p.refused == 0,
+                    true,
+                );
+                check(p.label, "queue empty at the end".into(), format!("{}", p.queue_left), p.queue_left == 0, true);
+                if let Some(permits) = p.permits_left {
+                    check(p.label, "no permits left".into(), format!("{permits}"), permits == 0, true);
+                }
+            }
+            check(p.label, "no tasks left".into(), format!("{}", p.tasks_left), p.tasks_left == 0, true);
+        }
+        checks
+    }
+}
+
+fn opt_ms(d: Option<Duration>) -> String {
+    d.map_or_else(|| "never".to_owned(), crate::stats::ms)
+}
+
+impl Report {
+    /// Every check of every scenario.
+    pub fn checks(&self, margin: Margin) -> Vec<Check> {
+        self.scenarios.iter().flat_map(|s| s.checks(margin)).collect()
+    }
+}
