@@ -139,7 +139,10 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         ready!(self.inner.poll_ready(cx)).map_err(CallError::Failed)?;
-        if self.admission.is_none() {
+        // A permit is kept until `call` (giving it up could lose a probe slot to another
+        // caller), but a rejection is decided afresh on every poll: the breaker may have moved
+        // on since, and a stale rejection would turn away the first probe after the wait.
+        if !matches!(self.admission, Some(Ok(_))) {
             self.admission = Some(self.admit());
         }
         Poll::Ready(Ok(()))

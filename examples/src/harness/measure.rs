@@ -7,6 +7,19 @@ use super::load::{Call, Run};
 use super::scenario::Scenario;
 use crate::stats::Latencies;
 
+/// A latency for tables: microseconds below a millisecond, milliseconds with one decimal
+/// below ten seconds, seconds above.
+pub fn latency(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 10e6 {
+        format!("{:.1} ms", us / 1000.0)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
 /// p50, p99 and max of a set of calls.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spread {

@@ -200,7 +200,7 @@ impl ScenarioReport {
             let bound = self.recovery_bound(margin);
             check(
                 label,
-                format!("closed within {} after healing", crate::stats::ms(bound)),
+                format!("closed within {} after healing", measure::latency(bound)),
                 opt_ms(c.closed_after_heal),
                 c.closed_after_heal.is_some_and(|d| d <= bound),
                 ours,
@@ -218,7 +218,7 @@ impl ScenarioReport {
                 check(
                     label,
                     "caller p99 under 5 ms once open".into(),
-                    crate::stats::ms(c.after_open.p99),
+                    measure::latency(c.after_open.p99),
                     c.after_open.count > 0 && c.after_open.p99 < Duration::from_millis(5),
                     false,
                 );
@@ -255,7 +255,7 @@ impl ScenarioReport {
 }
 
 fn opt_ms(d: Option<Duration>) -> String {
-    d.map_or_else(|| "never".to_owned(), crate::stats::ms)
+    d.map_or_else(|| "never".to_owned(), measure::latency)
 }
 
 impl Report {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::measure::Spread;
+use super::measure::{latency, Spread};
 use super::scenario::{Fault, Mode};
 use super::{Margin, Report, ScenarioReport};
 use crate::stats::ms;
@@ -16,7 +16,7 @@ fn spread(s: &Spread) -> String {
     if s.count == 0 {
         return "–".into();
     }
-    format!("{} / {} / {}", ms(s.p50), ms(s.p99), ms(s.max))
+    format!("{} / {} / {}", latency(s.p50), latency(s.p99), latency(s.max))
 }
 
 fn secs(d: Option<Duration>) -> String {

@@ -7,7 +7,7 @@ use super::client::{Phase, Variant};
 use super::ScenarioReport;
 
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 80.0;
+const LEFT: f64 = 110.0;
 const RIGHT: f64 = 20.0;
 const BUCKET: f64 = 0.5;
 
@@ -91,17 +91,23 @@ impl Canvas {
         self.shade(shade.0, shade.1, top, height);
         self.frame(top, height, title);
         let max = series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).fold(0.0_f64, f64::max);
-        let (lo, hi) = if log { (0.1_f64.log10(), max.max(1.0).log10().ceil().max(1.0)) } else { (0.0, nice(max)) };
+        // Log panels are in milliseconds, from 10 µs up to the next decade above the largest value.
+        let (lo, hi) = if log { (-2.0, max.max(1.0).log10().ceil().max(1.0)) } else { (0.0, nice(max)) };
         let scale = |v: f64| {
-            let v = if log { v.max(0.1).log10() } else { v };
+            let v = if log { v.max(0.01).log10() } else { v };
             top + height - (v - lo) / (hi - lo) * height
         };
-        // Axis labels: three ticks.
-        for i in 0..=2 {
-            let v = lo + (hi - lo) * f64::from(i) / 2.0;
-            let y = top + height - height * f64::from(i) / 2.0;
+        let ticks: Vec<f64> =
+            if log { (lo as i32..=hi as i32).map(f64::from).collect() } else { vec![0.0, hi / 2.0, hi] };
+        for v in ticks {
+            let y = scale(if log { 10f64.powf(v) } else { v });
             let label = if log { fmt_ms(10f64.powf(v)) } else { format!("{v:.0}") };
             self.text(LEFT - 6.0, y + 4.0, "end", 10, &label);
+            let _ = writeln!(
+                self.out,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
+                WIDTH - RIGHT
+            );
         }
         for (_, colour, points) in series {
             let pts: Vec<(f64, f64)> = points.iter().map(|(t, v)| (self.x(*t), scale(*v))).collect();
@@ -163,7 +169,7 @@ fn fmt_ms(v: f64) -> String {
     } else if v >= 1.0 {
         format!("{v:.0} ms")
     } else {
-        format!("{v:.1} ms")
+        format!("{:.0} µs", v * 1000.0)
     }
 }
 
@@ -205,7 +211,7 @@ pub fn timeline(report: &ScenarioReport) -> String {
     let s = &report.scenario;
     let duration = s.duration.as_secs_f64() + 2.0;
     let shade = (s.fault_start.as_secs_f64(), s.heal.as_secs_f64());
-    let mut c = Canvas { out: String::new(), duration, y: 66.0 };
+    let mut c = Canvas { out: String::new(), duration, y: 96.0 };
     c.text(LEFT, 20.0, "start", 15, &format!("{}: {}", s.name(), super::report::COMMAND));
     // Phase labels above the first panel.
     let phases = &s.schedule.0;
@@ -229,9 +235,9 @@ pub fn timeline(report: &ScenarioReport) -> String {
             continue;
         }
         let x = c.x(at.as_secs_f64());
-        let _ = writeln!(c.out, r##"<line x1="{x:.1}" y1="44" x2="{x:.1}" y2="52" stroke="#555"/>"##);
+        let _ = writeln!(c.out, r##"<line x1="{x:.1}" y1="56" x2="{x:.1}" y2="72" stroke="#555"/>"##);
         if s.fault != super::Fault::Flapping || i == 0 || i == 1 || i + 1 == phases.len() {
-            c.text(x + 2.0, 52.0, "start", 10, &behaviour.label());
+            c.text(x + 3.0, 66.0, "start", 10, &behaviour.label());
         }
     }
 
@@ -253,7 +259,7 @@ pub fn timeline(report: &ScenarioReport) -> String {
             .iter()
             .map(|m| (m.variant.label().to_owned(), colour(m.variant), p99(&m.call_log, duration)))
             .collect();
-        c.panel("caller latency, p99 per half second (log scale)", &latency, true, shade);
+        c.panel("caller latency, p99 of the calls started in each half second (log scale)", &latency, true, shade);
         let rows: Vec<(String, Vec<(f64, Phase)>)> = report
             .clients
             .iter()
