@@ -99,7 +99,9 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
+// `u32`, so a `Ticket` (and a `Permit`) has no padding: moving one is a few whole-word copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 enum Kind {
     /// Admitted while closed or metrics-only: outcomes feed the window.
     Normal,
@@ -253,7 +255,7 @@ impl CircuitBreaker {
     /// cancelled), unless the thread is panicking, which records a failure.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit().map(|ticket| Permit { breaker: self, ticket, done: false })
+        self.admit().map(|ticket| Permit { breaker: self, ticket })
     }
 
     /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
@@ -365,11 +367,12 @@ impl CircuitBreaker {
         {
             return;
         }
-        self.finish_other(ticket, outcome);
+        self.finish_other(*ticket, outcome);
     }
 
+    /// Takes the ticket by value: it stays in registers on the hot path that only checks it.
     #[inline(never)]
-    fn finish_other(&self, ticket: &Ticket, outcome: Option<Outcome>) {
+    fn finish_other(&self, ticket: Ticket, outcome: Option<Outcome>) {
         match (ticket.kind, outcome) {
             (Kind::Passthrough, _) | (Kind::Normal, None | Some(Outcome::Ignored)) => {}
             (Kind::Normal, Some(outcome)) => {
@@ -381,9 +384,9 @@ impl CircuitBreaker {
                 if !failed && !slow && self.dirty.load(Ordering::Acquire) == 0 {
                     return; // a fast success in a clean window changes nothing
                 }
-                self.record_slow(ticket, failed, slow, now);
+                self.record_slow(&ticket, failed, slow, now);
             }
-            (Kind::Probe, outcome) => self.finish_probe(ticket, outcome),
+            (Kind::Probe, outcome) => self.finish_probe(&ticket, outcome),
         }
     }
 
@@ -688,7 +691,6 @@ impl From<Transition> for Event {
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
-    done: bool,
 }
 
 /// Like [`Permit`], but owning a reference to the breaker so it can be held by `'static`
@@ -700,15 +702,46 @@ pub struct OwnedPermit {
     done: bool,
 }
 
+impl Permit<'_> {
+    /// Records how the call ended.
+    #[inline]
+    pub fn record(self, outcome: Outcome) {
+        // Nothing to free but the slot `finish` settles: skip `Drop` rather than flag it.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.breaker.finish(&this.ticket, Some(outcome));
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let outcome = std::thread::panicking().then_some(Outcome::Failure);
+        self.breaker.finish(&self.ticket, outcome);
+    }
+}
+
+impl OwnedPermit {
+    /// Records how the call ended.
+    #[inline]
+    pub fn record(mut self, outcome: Outcome) {
+        self.done = true;
+        self.breaker.finish(&self.ticket, Some(outcome));
+    }
+}
+
+impl Drop for OwnedPermit {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            let outcome = std::thread::panicking().then_some(Outcome::Failure);
+            self.breaker.finish(&self.ticket, outcome);
+        }
+    }
+}
+
 macro_rules! permit_api {
     ($ty:ty) => {
         impl $ty {
-            /// Records how the call ended.
-            #[inline]
-            pub fn record(mut self, outcome: Outcome) {
-                self.done = true;
-                self.breaker.finish(&self.ticket, Some(outcome));
-            }
             /// The call succeeded.
             #[inline]
             pub fn success(self) {
@@ -725,22 +758,13 @@ macro_rules! permit_api {
                 self.record(Outcome::Ignored);
             }
             /// True when this permit is one of the half-open probes.
+            #[inline]
             pub fn is_probe(&self) -> bool {
                 self.ticket.kind == Kind::Probe
             }
             /// The name of the breaker that issued this permit.
             pub fn breaker_name(&self) -> &Name {
                 self.breaker.name()
-            }
-        }
-
-        impl Drop for $ty {
-            #[inline]
-            fn drop(&mut self) {
-                if !self.done {
-                    let outcome = std::thread::panicking().then_some(Outcome::Failure);
-                    self.breaker.finish(&self.ticket, outcome);
-                }
             }
         }
 
