@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -105,21 +106,57 @@ pin_project! {
         policy: &'a Policy<C>,
         #[pin]
         fut: F,
-        state: CallState<'a>,
+        // Held from admission until the call ends. Settled by `poll` or, when the call is dropped
+        // mid-way, by `drop`: never dropped implicitly, so the drop glue stays a few instructions.
+        permit: ManuallyDrop<Option<Permit<'a>>>,
+        // Raw clock reading at admission, when metrics time calls.
+        started: Option<u64>,
+        // What only some calls need; `None` on the common path, so it costs one check. Dropped
+        // by `drop`.
+        extras: ManuallyDrop<Option<Extras>>,
+        // Admission happened (admitted or rejected): a poll without a permit is a poll after
+        // completion.
+        admitted: bool,
         // Set when polling `fut` unwound: a caller that catches the panic around this future
         // (as panic-catching middleware does) drops it later, when the thread no longer panics.
         panicked: bool,
     }
 
     impl<F, C> PinnedDrop for CallFuture<'_, F, C> {
+        #[inline]
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) {
-                let panicked = *this.panicked || std::thread::panicking();
-                this.breaker.shared.abandoned(permit, started, panicked);
+            if this.permit.is_some() {
+                abandon(&this.breaker.shared, this.permit, *this.started, *this.panicked);
+            }
+            if this.extras.is_some() {
+                drop_extras(this.extras);
             }
         }
     }
+}
+
+/// The parts of a call that only some calls need.
+struct Extras {
+    /// `primary_request` or `probe_attempt`, when a subscriber enables it.
+    span: Option<tracing::Span>,
+    /// With a timeout: when it expires.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The call ended without an outcome: dropped mid-call, or after its poll unwound.
+#[cold]
+#[inline(never)]
+fn abandon(shared: &Shared, permit: &mut Option<Permit<'_>>, started: Option<u64>, panicked: bool) {
+    if let Some(permit) = permit.take() {
+        shared.abandoned(permit, started, panicked || std::thread::panicking());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_extras(extras: &mut Option<Extras>) {
+    drop(extras.take());
 }
 
 /// Sets its flag when dropped, which only happens if the code it guards unwinds.
@@ -131,26 +168,77 @@ impl Drop for OnUnwind<'_> {
     }
 }
 
-enum CallState<'a> {
-    Start,
-    Running {
-        permit: Permit<'a>,
-        span: Option<tracing::Span>,
-        started: Option<quanta::Instant>,
-        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    },
-    Done,
-}
-
 impl<F, C> fmt::Debug for CallFuture<'_, F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            CallState::Start => "start",
-            CallState::Running { .. } => "running",
-            CallState::Done => "done",
+        let state = match (self.admitted, self.permit.is_some()) {
+            (false, _) => "start",
+            (true, true) => "running",
+            (true, false) => "done",
         };
         f.debug_struct("CallFuture").field("breaker", self.breaker.name()).field("state", &state).finish()
     }
+}
+
+/// Admission for a call that needs [`Extras`]: a subscriber may want its spans (the
+/// `circuit_breaker_check` span around admission, and the one its polls run in), or it has a
+/// timeout.
+#[cold]
+#[inline(never)]
+fn admit_with_extras<'a>(
+    shared: &'a Shared,
+    timeout: Option<Duration>,
+    permit: &mut ManuallyDrop<Option<Permit<'a>>>,
+    extras: &mut ManuallyDrop<Option<Extras>>,
+) -> Result<(), Rejected> {
+    let admitted = if tracing::level_enabled!(tracing::Level::TRACE) {
+        let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
+        shared.core.try_acquire()
+    } else {
+        shared.core.try_acquire()
+    };
+    let admitted = permit.insert(admitted?);
+    let span = if admitted.is_probe() {
+        tracing::level_enabled!(tracing::Level::INFO)
+            .then(|| tracing::info_span!("probe_attempt", breaker = %shared.core.name()))
+    } else {
+        tracing::level_enabled!(tracing::Level::DEBUG)
+            .then(|| tracing::debug_span!("primary_request", breaker = %shared.core.name()))
+    };
+    let deadline = timeout.map(|after| Box::pin(tokio::time::sleep(after)));
+    if span.is_some() || deadline.is_some() {
+        **extras = Some(Extras { span, deadline });
+    }
+    Ok(())
+}
+
+/// Polls `fut` inside the call's span, then its timer: `None` when the timeout expired first.
+#[inline(never)]
+fn poll_with_extras<F: Future>(
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    panicked: &mut bool,
+    extras: &mut Extras,
+) -> Option<Poll<F::Output>> {
+    let polled = match &extras.span {
+        None => poll_guarded(fut, cx, panicked),
+        Some(span) => {
+            let _entered = span.enter();
+            poll_guarded(fut, cx, panicked)
+        }
+    };
+    if polled.is_pending() && extras.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+        return None;
+    }
+    Some(polled)
+}
+
+/// Polls `fut`, setting `panicked` if it unwinds.
+#[inline(always)]
+fn poll_guarded<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>, panicked: &mut bool) -> Poll<F::Output> {
+    let unwinding = OnUnwind(panicked);
+    let polled = fut.poll(cx);
+    std::mem::forget(unwinding); // it returned: no unwinding
+    polled
 }
 
 impl<'a, T, E, F, C> Future for CallFuture<'a, F, C>
@@ -160,65 +248,44 @@ where
 {
     type Output = Result<T, CallError<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let shared: &'a Shared = &this.breaker.shared;
-        if let CallState::Start = this.state {
-            // Spans cost nothing to skip: build them only when their level can be enabled.
-            let admitted = if tracing::level_enabled!(tracing::Level::TRACE) {
-                let _check = tracing::trace_span!("circuit_breaker_check", breaker = %shared.core.name()).entered();
-                shared.core.try_acquire()
-            } else {
-                shared.core.try_acquire()
-            };
-            let permit = match admitted {
-                Ok(permit) => permit,
-                Err(rejected) => {
-                    *this.state = CallState::Done;
-                    return Poll::Ready(Err(CallError::Rejected(this.breaker.on_rejected(rejected))));
-                }
-            };
-            let span = if permit.is_probe() {
-                tracing::level_enabled!(tracing::Level::INFO)
-                    .then(|| tracing::info_span!("probe_attempt", breaker = %shared.core.name()))
-            } else {
-                tracing::level_enabled!(tracing::Level::DEBUG)
-                    .then(|| tracing::debug_span!("primary_request", breaker = %shared.core.name()))
-            };
-            let started = shared.metrics.enabled.then(quanta::Instant::now);
-            let deadline = this.policy.timeout.map(|after| Box::pin(tokio::time::sleep(after)));
-            *this.state = CallState::Running { permit, span, started, deadline };
-        }
-        let CallState::Running { span, deadline, .. } = this.state else {
-            panic!("`CallFuture` polled after completion");
-        };
-        let polled = {
-            let _entered = span.as_ref().map(tracing::Span::enter);
-            let unwinding = OnUnwind(this.panicked);
-            let polled = this.fut.poll(cx);
-            std::mem::forget(unwinding); // it returned: no unwinding
-            polled
-        };
-        let result = match polled {
-            Poll::Ready(result) => result,
-            Poll::Pending => {
-                let expired = deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if !expired {
-                    return Poll::Pending;
-                }
-                let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) else {
-                    unreachable!("matched above");
-                };
-                shared.timed_out(permit, started);
-                let after = this.policy.timeout.unwrap_or_default();
-                return Poll::Ready(Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after })));
+        if this.permit.is_none() {
+            if *this.admitted {
+                panic!("`CallFuture` polled after completion");
             }
+            *this.admitted = true;
+            // Every span a call may open needs at least `INFO`: one check skips them all.
+            let admitted = if tracing::level_enabled!(tracing::Level::INFO) || this.policy.timeout.is_some() {
+                admit_with_extras(shared, this.policy.timeout, this.permit, this.extras)
+            } else {
+                shared.core.try_acquire().map(|permit| *this.permit = ManuallyDrop::new(Some(permit)))
+            };
+            if let Err(rejected) = admitted {
+                return Poll::Ready(Err(CallError::Rejected(this.breaker.on_rejected(rejected))));
+            }
+            *this.started = shared.metrics.start();
+        }
+        let polled = match &mut **this.extras {
+            None => poll_guarded(this.fut, cx, this.panicked),
+            Some(extras) => match poll_with_extras(this.fut, cx, this.panicked, extras) {
+                Some(polled) => polled,
+                None => {
+                    let Some(permit) = this.permit.take() else { unreachable!("admitted above") };
+                    shared.timed_out(permit, *this.started);
+                    let after = this.policy.timeout.unwrap_or_default();
+                    return Poll::Ready(Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after })));
+                }
+            },
         };
-        let CallState::Running { permit, started, .. } = std::mem::replace(this.state, CallState::Done) else {
-            unreachable!("matched above");
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
         };
+        let Some(permit) = this.permit.take() else { unreachable!("admitted above") };
         let outcome = this.policy.classify.classify(&result);
-        shared.finish(permit, started, outcome);
+        shared.finish(permit, *this.started, outcome);
         Poll::Ready(result.map_err(CallError::Failed))
     }
 }
@@ -233,7 +300,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The call ran to completion with `outcome`.
     #[inline]
-    fn finish(&self, permit: Permit<'_>, started: Option<quanta::Instant>, outcome: Outcome) {
+    fn finish(&self, permit: Permit<'_>, started: Option<u64>, outcome: Outcome) {
         let probe = permit.is_probe();
         permit.record(outcome);
         self.measure(started);
@@ -245,7 +312,7 @@ impl Shared {
 
     /// The call exceeded its timeout: a failure, counted as `timeout`.
     #[cold]
-    fn timed_out(&self, permit: Permit<'_>, started: Option<quanta::Instant>) {
+    fn timed_out(&self, permit: Permit<'_>, started: Option<u64>) {
         let probe = permit.is_probe();
         permit.failure();
         self.measure(started);
@@ -258,7 +325,7 @@ impl Shared {
     /// The call ended without an outcome: it panicked (a failure) or was dropped mid-call
     /// (cancelled: its slot is freed and nothing is recorded but a cancelled probe).
     #[cold]
-    fn abandoned(&self, permit: Permit<'_>, started: Option<quanta::Instant>, panicked: bool) {
+    fn abandoned(&self, permit: Permit<'_>, started: Option<u64>, panicked: bool) {
         if panicked {
             self.finish(permit, started, Outcome::Failure);
         } else {
@@ -271,10 +338,8 @@ impl Shared {
     }
 
     #[inline]
-    fn measure(&self, started: Option<quanta::Instant>) {
-        if let Some(started) = started {
-            self.metrics.duration(started.elapsed().as_secs_f64());
-        }
+    fn measure(&self, started: Option<u64>) {
+        self.metrics.measure(started);
     }
 }
 
@@ -282,7 +347,7 @@ impl Shared {
 struct BlockingCall<'a> {
     shared: &'a Shared,
     permit: Option<Permit<'a>>,
-    started: Option<quanta::Instant>,
+    started: Option<u64>,
 }
 
 impl Drop for BlockingCall<'_> {
@@ -413,7 +478,16 @@ impl Breaker {
         F: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        CallFuture { breaker: self, policy, fut, state: CallState::Start, panicked: false }
+        CallFuture {
+            breaker: self,
+            policy,
+            fut,
+            permit: ManuallyDrop::new(None),
+            started: None,
+            extras: ManuallyDrop::new(None),
+            admitted: false,
+            panicked: false,
+        }
     }
 
     /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.
@@ -450,8 +524,7 @@ impl Breaker {
         };
         let clock = shared.core.clock();
         let since = policy.timeout.map(|_| clock.now_nanos());
-        let mut call =
-            BlockingCall { shared, permit: Some(permit), started: shared.metrics.enabled.then(quanta::Instant::now) };
+        let mut call = BlockingCall { shared, permit: Some(permit), started: shared.metrics.start() };
         let result = span.in_scope(f);
         let (Some(permit), started) = (call.permit.take(), call.started) else {
             unreachable!("the permit is taken here, or when `f` unwinds")

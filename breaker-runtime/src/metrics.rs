@@ -18,6 +18,8 @@
 //! | `circuit_breaker_queue_depth` | gauge | | deferred work waiting in a [`RetryQueue`](crate::RetryQueue) |
 //! | `circuit_breaker_queue_dropped_total` | counter | | work refused because the queue was full |
 
+use std::sync::OnceLock;
+
 use breaker_core::{Name, Outcome, Reason, State};
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
@@ -52,6 +54,8 @@ pub const LABEL_BREAKER: &str = "breaker";
 pub(crate) struct BreakerMetrics {
     name: Name,
     pub(crate) enabled: bool,
+    /// Times calls when `enabled`: a raw counter read at each end, scaled once.
+    clock: Option<quanta::Clock>,
     state: Gauge,
     success: Counter,
     failure: Counter,
@@ -76,6 +80,12 @@ impl std::fmt::Debug for BreakerMetrics {
     }
 }
 
+/// The process-wide clock that times calls, calibrated once.
+fn clock() -> quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).clone()
+}
+
 impl BreakerMetrics {
     pub(crate) fn new(name: &Name, enabled: bool) -> Self {
         let n = name.to_string();
@@ -85,6 +95,7 @@ impl BreakerMetrics {
         let m = BreakerMetrics {
             name: name.clone(),
             enabled,
+            clock: enabled.then(clock),
             state: gauge!(STATE, LABEL_BREAKER => n.clone()),
             success: calls("success"),
             failure: calls("failure"),
@@ -133,6 +144,27 @@ impl BreakerMetrics {
     #[inline]
     pub(crate) fn timeout(&self) {
         self.timeout.increment(1);
+    }
+
+    /// A raw clock reading for [`measure`](Self::measure), or `None` when calls are not timed.
+    #[inline]
+    pub(crate) fn start(&self) -> Option<u64> {
+        self.clock.as_ref().map(quanta::Clock::raw)
+    }
+
+    /// Records the duration of a call that [`start`](Self::start)ed at `started`.
+    #[inline]
+    pub(crate) fn measure(&self, started: Option<u64>) {
+        if let (Some(clock), Some(started)) = (&self.clock, started) {
+            self.record_since(clock, started);
+        }
+    }
+
+    #[inline(never)]
+    fn record_since(&self, clock: &quanta::Clock, started: u64) {
+        #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
+        let seconds = clock.delta_as_nanos(started, clock.raw()) as f64 / 1e9;
+        self.duration.record(seconds);
     }
 
     #[inline]
