@@ -191,7 +191,8 @@ pub struct QueueMeasured {
     pub lost: u64,
     /// Deliveries attempted per second during the outage.
     pub fault_rate: f64,
-    /// From healing until everything accepted was delivered.
+    /// From healing until the queue held at most the message being delivered (queued
+    /// producers only).
     pub drained_after_heal: Option<Duration>,
     /// The deepest the queue got.
     pub max_depth: usize,

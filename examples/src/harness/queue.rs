@@ -62,11 +62,9 @@ async fn sample(
     samples
 }
 
-fn drained_after(samples: &[(f64, u64, u64, usize)], heal: f64, accepted: u64) -> Option<Duration> {
-    samples
-        .iter()
-        .find(|(t, _, delivered, _)| *t >= heal && *delivered >= accepted)
-        .map(|(t, ..)| Duration::from_secs_f64(t - heal))
+/// From `heal` until the queue held at most the message being delivered.
+fn drained_after(samples: &[(f64, u64, u64, usize)], heal: f64) -> Option<Duration> {
+    samples.iter().find(|(t, .., depth)| *t >= heal && *depth <= 1).map(|(t, ..)| Duration::from_secs_f64(t - heal))
 }
 
 async fn with_queue(
@@ -142,7 +140,7 @@ async fn with_queue(
             duplicated,
             lost,
             fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
-            drained_after_heal: drained_after(&samples, heal, accepted.len() as u64),
+            drained_after_heal: drained_after(&samples, heal),
             max_depth: samples.iter().map(|s| s.3).max().unwrap_or(0),
             queue_left,
             tasks_left: 0,
@@ -217,7 +215,7 @@ async fn without_queue(
             duplicated,
             lost,
             fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
-            drained_after_heal: drained_after(&samples, heal, accepted.len() as u64),
+            drained_after_heal: None,
             max_depth: 0,
             queue_left: 0,
             tasks_left,

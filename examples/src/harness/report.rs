@@ -118,6 +118,15 @@ impl Report {
                 t.slow_call_rate * 100.0
             );
         }
+        let _ = writeln!(
+            w,
+            "About the peer: tower-resilience 0.14's count-based window is not sliding. It counts every outcome \
+             since the last state change and evaluates only once `sliding_window_size` calls are in, so after a \
+             healthy stretch the failures must outnumber all the successes seen since the breaker last closed \
+             before it opens. That is why it opens later in `down`, `hang` and `slow`, and may not open at all in \
+             `partial` and `flapping`. Its time-based window does slide, but has no count equivalent to ours; the \
+             harness keeps the literal configuration (`sliding_window_size(20)`).\n"
+        );
         self.targets(w);
         for s in &self.scenarios {
             s.section(w);
@@ -216,7 +225,7 @@ impl ScenarioReport {
                     dash(c.max_per_open_period.map_or("–".into(), |n| n.to_string())),
                     dash(c.openings.to_string()),
                     dash(secs(c.open_after)),
-                    dash(secs(c.closed_after_heal)),
+                    dash(if c.transitions.is_empty() { "never opened".into() } else { secs(c.closed_after_heal) }),
                     c.permits_left.map_or("n/a".into(), |p| p.to_string()),
                     c.tasks_left
                 );
@@ -254,7 +263,7 @@ impl ScenarioReport {
                     p.duplicated,
                     p.lost,
                     p.fault_rate,
-                    secs(p.drained_after_heal),
+                    p.drained_after_heal.map_or("–".into(), |d| format!("{:.2} s", d.as_secs_f64())),
                     p.max_depth,
                     p.queue_left,
                     p.tasks_left

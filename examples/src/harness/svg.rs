@@ -86,9 +86,11 @@ impl Canvas {
     }
 
     /// A panel plotting `series` (label, colour, (time, value) points) on a linear or log axis.
-    fn panel(&mut self, title: &str, series: &[Series], log: bool, shade: (f64, f64)) {
+    fn panel(&mut self, title: &str, series: &[Series], log: bool, shade: &[(f64, f64)]) {
         let (top, height) = (self.y, 150.0);
-        self.shade(shade.0, shade.1, top, height);
+        for (from, to) in shade {
+            self.shade(*from, *to, top, height);
+        }
         self.frame(top, height, title);
         let max = series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).fold(0.0_f64, f64::max);
         // Log panels are in milliseconds, from 10 µs up to the next decade above the largest value.
@@ -117,10 +119,12 @@ impl Canvas {
     }
 
     /// One strip per breaker, coloured by state.
-    fn strips(&mut self, rows: &[(String, Vec<(f64, Phase)>)], end: f64, shade: (f64, f64)) {
+    fn strips(&mut self, rows: &[(String, Vec<(f64, Phase)>)], end: f64, shade: &[(f64, f64)]) {
         let top = self.y;
         let height = 18.0 * rows.len() as f64;
-        self.shade(shade.0, shade.1, top, height);
+        for (from, to) in shade {
+            self.shade(*from, *to, top, height);
+        }
         self.text(LEFT, top - 6.0, "start", 12, "breaker state: closed (green), open (red), half-open (amber)");
         for (i, (label, transitions)) in rows.iter().enumerate() {
             let y = top + 18.0 * i as f64;
@@ -210,11 +214,21 @@ fn p99(calls: &[super::load::Call], duration: f64) -> Vec<(f64, f64)> {
 pub fn timeline(report: &ScenarioReport) -> String {
     let s = &report.scenario;
     let duration = s.duration.as_secs_f64() + 2.0;
-    let shade = (s.fault_start.as_secs_f64(), s.heal.as_secs_f64());
+    // Shade every phase in which the dependency is not healthy.
+    let phases = &s.schedule.0;
+    let shade: Vec<(f64, f64)> = phases
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, b))| *b != crate::flaky::Behaviour::Healthy)
+        .map(|(i, (at, _))| {
+            let end = phases.get(i + 1).map_or(s.heal, |p| p.0);
+            (at.as_secs_f64(), end.as_secs_f64())
+        })
+        .collect();
+    let shade = &shade[..];
     let mut c = Canvas { out: String::new(), duration, y: 96.0 };
     c.text(LEFT, 20.0, "start", 15, &format!("{}: {}", s.name(), super::report::COMMAND));
     // Phase labels above the first panel.
-    let phases = &s.schedule.0;
     let mut legend_x = LEFT;
     let entries: Vec<(String, &str)> = if report.producers.is_empty() {
         report.clients.iter().map(|m| (m.variant.label().to_owned(), colour(m.variant))).collect()
