@@ -73,16 +73,16 @@ impl Canvas {
         self.text(LEFT, top - 6.0, "start", 12, title);
     }
 
+    /// Draws `points`, leaving a gap wherever a value is NaN (no data).
     fn polyline(&mut self, points: &[(f64, f64)], colour: &str) {
-        if points.is_empty() {
-            return;
+        for run in points.split(|(_, y)| y.is_nan()).filter(|run| !run.is_empty()) {
+            let coords: Vec<String> = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = writeln!(
+                self.out,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-linejoin="round"/>"#,
+                coords.join(" ")
+            );
         }
-        let coords: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let _ = writeln!(
-            self.out,
-            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-linejoin="round"/>"#,
-            coords.join(" ")
-        );
     }
 
     /// A panel plotting `series` (label, colour, (time, value) points) on a linear or log axis.
@@ -92,9 +92,9 @@ impl Canvas {
             self.shade(*from, *to, top, height);
         }
         self.frame(top, height, title);
-        let max = series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).fold(0.0_f64, f64::max);
+        let max = series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).filter(|v| !v.is_nan()).fold(0.0_f64, f64::max);
         // Log panels are in milliseconds, from 10 µs up to the next decade above the largest value.
-        let (lo, hi) = if log { (-2.0, max.max(1.0).log10().ceil().max(1.0)) } else { (0.0, nice(max)) };
+        let (lo, hi) = if log { (-2.0, (max.max(1.0).log10() - 0.01).ceil().max(1.0)) } else { (0.0, nice(max)) };
         let scale = |v: f64| {
             let v = if log { v.max(0.01).log10() } else { v };
             top + height - (v - lo) / (hi - lo) * height
@@ -201,8 +201,10 @@ fn p99(calls: &[super::load::Call], duration: f64) -> Vec<(f64, f64)> {
     buckets
         .into_iter()
         .enumerate()
-        .filter(|(_, b)| !b.is_empty())
         .map(|(i, mut b)| {
+            if b.is_empty() {
+                return ((i as f64 + 0.5) * BUCKET, f64::NAN);
+            }
             b.sort_by(f64::total_cmp);
             let k = ((b.len() - 1) as f64 * 0.99).round() as usize;
             ((i as f64 + 0.5) * BUCKET, b[k])
@@ -273,7 +275,12 @@ pub fn timeline(report: &ScenarioReport) -> String {
             .iter()
             .map(|m| (m.variant.label().to_owned(), colour(m.variant), p99(&m.call_log, duration)))
             .collect();
-        c.panel("caller latency, p99 of the calls started in each half second (log scale)", &latency, true, shade);
+        c.panel(
+            "caller latency, p99 of the calls started in each half second (log scale; gaps: no call started)",
+            &latency,
+            true,
+            shade,
+        );
         let rows: Vec<(String, Vec<(f64, Phase)>)> = report
             .clients
             .iter()
