@@ -265,6 +265,33 @@ impl CircuitBreaker {
         self.admit().map(|ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
     }
 
+    /// [`try_acquire`](Self::try_acquire) without a guard: the permit holds no reference to
+    /// the breaker, for runtimes that already keep one (a tower response future, say).
+    ///
+    /// Hand it back to **this** breaker with [`finish_detached`](Self::finish_detached): with
+    /// the outcome, or `None` when the call was cancelled. A detached permit that is never
+    /// handed back holds its half-open slot until `max_half_open` reopens the breaker.
+    ///
+    /// ```
+    /// use breaker_core::{CircuitBreaker, Config, Outcome};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// let permit = breaker.try_acquire_detached().unwrap();
+    /// assert!(!permit.is_probe());
+    /// breaker.finish_detached(permit, Some(Outcome::Success));
+    /// ```
+    #[inline]
+    pub fn try_acquire_detached(&self) -> Result<DetachedPermit, Rejected> {
+        self.admit().map(DetachedPermit)
+    }
+
+    /// Records the outcome of a [`DetachedPermit`] from this breaker, or releases it when
+    /// `outcome` is `None` (the call was cancelled).
+    #[inline]
+    pub fn finish_detached(&self, permit: DetachedPermit, outcome: Option<Outcome>) {
+        self.finish(&permit.0, outcome);
+    }
+
     #[inline]
     fn started(&self) -> u64 {
         if self.slow_nanos.load(Ordering::Relaxed) != 0 {
@@ -726,6 +753,20 @@ impl OwnedPermit {
     pub fn record(mut self, outcome: Outcome) {
         self.done = true;
         self.breaker.finish(&self.ticket, Some(outcome));
+    }
+}
+
+/// A permit with no reference to its breaker; see
+/// [`CircuitBreaker::try_acquire_detached`].
+#[derive(Debug)]
+#[must_use = "hand the permit back with `finish_detached`"]
+pub struct DetachedPermit(Ticket);
+
+impl DetachedPermit {
+    /// True when this permit is one of the half-open probes.
+    #[inline]
+    pub fn is_probe(&self) -> bool {
+        self.0.kind == Kind::Probe
     }
 }
 

@@ -64,7 +64,7 @@ mod sync;
 pub mod testing;
 mod window;
 
-pub use breaker::{CircuitBreaker, Outcome, OwnedPermit, Permit, RejectReason, Rejected};
+pub use breaker::{CircuitBreaker, DetachedPermit, Outcome, OwnedPermit, Permit, RejectReason, Rejected};
 pub use clock::{Clock, ClockSource, SystemClock};
 pub use config::{
     Config, ConfigBuilder, ConfigError, FieldError, SlowCalls, WindowKind, KEYS, MAX_COUNT_WINDOW,

@@ -136,48 +136,41 @@ fn async_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// Runs `iters` sequential `ready().call()`s on one service inside one `block_on`.
+fn time_service<S>(rt: &tokio::runtime::Runtime, iters: u64, svc: &mut S) -> Duration
+where
+    S: Service<u64>,
+    S::Error: std::fmt::Debug,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let ready = svc.ready().await.unwrap();
+            black_box(ready.call(black_box(i)).await.is_ok());
+        }
+        start.elapsed()
+    })
+}
+
 fn tower_layer(c: &mut Criterion) {
     let rt = rt();
     let mut g = c.benchmark_group("tower_ready_call");
     let inner = service_fn(|i: u64| async move { Ok::<u64, Fail>(black_box(i)) });
-    g.bench_function("service_fn_baseline", |b| {
-        b.iter_custom(|iters| {
-            time_async(&rt, iters, |i| {
-                let mut svc = inner;
-                async move {
-                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
-                }
-            })
-        })
+    let mut baseline = inner;
+    g.bench_function("service_fn_baseline", |b| b.iter_custom(|iters| time_service(&rt, iters, &mut baseline)));
+    let mut ours = CircuitBreakerLayer::new(unmetered().breaker("bench-layer")).layer(inner);
+    g.bench_function("breaker_runtime_layer", |b| b.iter_custom(|iters| time_service(&rt, iters, &mut ours)));
+    let mut metered = CircuitBreakerLayer::new(Registry::new().breaker("bench-layer")).layer(inner);
+    g.bench_function("breaker_runtime_layer_metrics_on", |b| {
+        b.iter_custom(|iters| time_service(&rt, iters, &mut metered))
     });
-    let layer = CircuitBreakerLayer::new(unmetered().breaker("bench-layer"));
-    let svc = layer.layer(inner);
-    g.bench_function("breaker_runtime_layer", |b| {
-        b.iter_custom(|iters| {
-            time_async(&rt, iters, |i| {
-                let mut svc = svc.clone();
-                async move {
-                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
-                }
-            })
-        })
-    });
-    let tr = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+    let mut theirs = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_size(100)
         .build()
         .unwrap()
         .layer(inner);
-    g.bench_function("tower_resilience_layer", |b| {
-        b.iter_custom(|iters| {
-            time_async(&rt, iters, |i| {
-                let mut svc = tr.clone();
-                async move {
-                    black_box(svc.ready().await.unwrap().call(i).await.is_ok());
-                }
-            })
-        })
-    });
+    g.bench_function("tower_resilience_layer", |b| b.iter_custom(|iters| time_service(&rt, iters, &mut theirs)));
     g.finish();
 }
 

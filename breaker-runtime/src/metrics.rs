@@ -167,11 +167,6 @@ impl BreakerMetrics {
         self.duration.record(seconds);
     }
 
-    #[inline]
-    pub(crate) fn duration(&self, seconds: f64) {
-        self.duration.record(seconds);
-    }
-
     pub(crate) fn fallback(&self, kind: &str, seconds: f64) {
         match kind {
             "rejected" => self.fallback_rejected.increment(1),

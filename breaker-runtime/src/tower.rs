@@ -31,7 +31,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use breaker_core::{Outcome, OwnedPermit, Rejected};
+use breaker_core::{DetachedPermit, Outcome, Rejected};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -93,7 +93,19 @@ pub struct CircuitBreakerService<S, C = ErrorsAreFailures> {
     breaker: Breaker,
     classify: C,
     /// What `poll_ready` decided, consumed by the next `call`.
-    admission: Option<Result<OwnedPermit, Rejected>>,
+    admission: Option<Result<DetachedPermit, Rejected>>,
+}
+
+impl<S, C> Drop for CircuitBreakerService<S, C> {
+    fn drop(&mut self) {
+        // Readied but never called: give the slot back.
+        if let Some(Ok(permit)) = self.admission.take() {
+            if permit.is_probe() {
+                self.breaker.shared.metrics.probe(None);
+            }
+            self.breaker.core().finish_detached(permit, None);
+        }
+    }
 }
 
 impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
@@ -123,8 +135,8 @@ impl<S, C> CircuitBreakerService<S, C> {
         &self.breaker
     }
 
-    fn admit(&self) -> Result<OwnedPermit, Rejected> {
-        self.breaker.core().try_acquire_owned()
+    fn admit(&self) -> Result<DetachedPermit, Rejected> {
+        self.breaker.core().try_acquire_detached()
     }
 }
 
@@ -156,7 +168,7 @@ where
                 ResponseFuture { kind: Kind::Rejected { error: Some(rejected) } }
             }
             Ok(permit) => {
-                let started = self.breaker.shared.metrics.enabled.then(quanta::Instant::now);
+                let started = self.breaker.shared.metrics.start();
                 ResponseFuture {
                     kind: Kind::Called {
                         inner: self.inner.call(req),
@@ -172,10 +184,25 @@ where
 }
 
 pin_project! {
-    /// The response future of [`CircuitBreakerService`].
+    /// The response future of [`CircuitBreakerService`]. Dropped before it completes, it gives
+    /// its permit back (or records a failure if the thread is panicking).
     pub struct ResponseFuture<F, C> {
         #[pin]
         kind: Kind<F, C>,
+    }
+
+    impl<F, C> PinnedDrop for ResponseFuture<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            if let KindProj::Called { permit, breaker, .. } = this.project().kind.project() {
+                if let Some(permit) = permit.take() {
+                    let outcome = std::thread::panicking().then_some(Outcome::Failure);
+                    if permit.is_probe() {
+                        breaker.shared.metrics.probe(outcome);
+                    }
+                    breaker.core().finish_detached(permit, outcome);
+                }
+            }
+        }
     }
 }
 
@@ -186,10 +213,10 @@ pin_project! {
         Called {
             #[pin]
             inner: F,
-            permit: Option<OwnedPermit>,
+            permit: Option<DetachedPermit>,
             classify: C,
             breaker: Breaker,
-            started: Option<quanta::Instant>,
+            started: Option<u64>,
         },
     }
 }
@@ -218,15 +245,13 @@ where
                 let outcome = classify.classify(&result);
                 if let Some(permit) = permit.take() {
                     let probe = permit.is_probe();
-                    permit.record(outcome);
+                    breaker.core().finish_detached(permit, Some(outcome));
                     let metrics = &breaker.shared.metrics;
                     metrics.outcome(outcome);
                     if probe {
                         metrics.probe(Some(outcome));
                     }
-                    if let Some(started) = started {
-                        metrics.duration(started.elapsed().as_secs_f64());
-                    }
+                    metrics.measure(started.take());
                 }
                 Poll::Ready(result.map_err(CallError::Failed))
             }
