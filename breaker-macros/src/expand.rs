@@ -135,12 +135,12 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
             quote!(&#breaker, &#options, #classify, || -> #ret { #(#body)* }),
         ),
         (_, None) => {
-            let call = call_at(
-                ret_span,
-                quote!(call::<#ret, _, _>),
-                quote!(&#breaker, &#options, #classify, async { #pinned }),
-            );
-            quote_spanned!(ret_span=> #call.await)
+            let policy = format_ident!("__breaker_policy", span = here);
+            let call = call_at(ret_span, quote!(call::<#ret, _, _>), quote!(&#breaker, &#policy, async { #pinned }));
+            quote_spanned!(ret_span=> {
+                let #policy = #private::policy(&#options, #classify);
+                #call.await
+            })
         }
         (_, Some(_)) => {
             // Every attempt gets its own copy of the owned arguments.

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use breaker_core::{ConfigBuilder, Name, Outcome};
 
-use crate::breaker::{Breaker, FallbackOn, Policy};
+use crate::breaker::{Breaker, CallFuture, FallbackOn, Policy};
 use crate::classify::{Classify, ErrorsAreFailures};
 use crate::error::{CallError, TimedOut};
 use crate::registry::Registry;
@@ -225,13 +225,41 @@ pub type Raw<R> = Result<<R as Protected>::Ok, CallError<<R as Protected>::Err>>
 
 /// Runs the function's body through the breaker.
 #[inline]
-pub async fn call<R, F, C>(breaker: &Breaker, options: &Options, classify: C, body: F) -> Raw<R>
+pub fn call<'a, R, F, C>(breaker: &'a Breaker, policy: &'a Policy<C>, body: F) -> CallFuture<'a, IntoResult<F>, C>
 where
     R: Protected,
     F: Future<Output = R>,
     C: Classify<R::Ok, R::Err>,
 {
-    breaker.call_with(&options.policy(classify), async move { body.await.into_result() }).await
+    breaker.call_with(policy, IntoResult { body })
+}
+
+/// The policy of a call site: its timeout and classification.
+#[inline]
+pub fn policy<C>(options: &Options, classify: C) -> Policy<C> {
+    options.policy(classify)
+}
+
+pin_project_lite::pin_project! {
+    /// The function's body, with its result seen as a plain `Result`.
+    #[derive(Debug)]
+    pub struct IntoResult<F> {
+        #[pin]
+        body: F,
+    }
+}
+
+impl<F> Future for IntoResult<F>
+where
+    F: Future,
+    F::Output: Protected,
+{
+    type Output = Result<<F::Output as Protected>::Ok, <F::Output as Protected>::Err>;
+
+    #[inline]
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        self.project().body.poll(cx).map(Protected::into_result)
+    }
 }
 
 /// Runs the function's body through the breaker with retries; `make` builds one attempt.
