@@ -100,9 +100,9 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         }
         None => quote!(::core::option::Option::None),
     };
-    let registry = match &args.registry {
-        Some(expr) => quote!(::core::option::Option::Some(#private::registry_ref(&(#expr)))),
-        None => quote!(::core::option::Option::None),
+    let resolve = match &args.registry {
+        Some(expr) => quote!(#site.breaker(::core::option::Option::Some(#private::registry_ref(&(#expr))))),
+        None => quote!(#site.global()),
     };
     // A call into `__private` spanned entirely at `span` (path, turbofish and parentheses), so
     // an unsatisfied bound of that function is reported on that user token.
@@ -218,7 +218,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
             fallback_on: #fallback_on,
             retry: #retry,
         };
-        let #breaker = #site.breaker(#registry);
+        let #breaker = #resolve;
         #prelude
         let #raw = #call;
         #prelude_after

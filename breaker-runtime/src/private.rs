@@ -55,13 +55,19 @@ impl CallSite {
         CallSite { name, site, config, global: OnceLock::new(), custom: OnceLock::new() }
     }
 
+    /// The breaker for this site in the global registry, resolved on the first call.
+    #[inline]
+    pub fn global(&self) -> &Breaker {
+        self.global.get_or_init(|| self.resolve(Registry::global()))
+    }
+
     /// The breaker for this site in `registry` (the global one when `None`). Resolved once
     /// per site and registry; a per-call lookup happens only when the registry changes
     /// between calls.
     #[inline]
     pub fn breaker<'a>(&'a self, registry: Option<&Registry>) -> SiteBreaker<'a> {
         match registry {
-            None => SiteBreaker::Cached(self.global.get_or_init(|| self.resolve(Registry::global()))),
+            None => SiteBreaker::Cached(self.global()),
             Some(registry) => match self.custom.get() {
                 Some((id, b)) if *id == registry.id() => SiteBreaker::Cached(b),
                 _ => self.breaker_slow(registry),
