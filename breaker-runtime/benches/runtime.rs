@@ -77,7 +77,7 @@ fn async_call(c: &mut Criterion) {
         })
     });
     let breaker = unmetered().breaker("bench");
-    g.bench_function("breaker_runtime_no_recorder", |b| {
+    g.bench_function("breaker_runtime_metrics_off", |b| {
         b.iter_custom(|iters| {
             time_async(&rt, iters, |i| {
                 let breaker = &breaker;
@@ -88,7 +88,7 @@ fn async_call(c: &mut Criterion) {
         })
     });
     let metered = Registry::new().breaker("bench");
-    g.bench_function("breaker_runtime_metrics_on_no_recorder", |b| {
+    g.bench_function("breaker_runtime_default_no_recorder", |b| {
         b.iter_custom(|iters| {
             time_async(&rt, iters, |i| {
                 let breaker = &metered;

@@ -2,10 +2,7 @@
 //! allocator measures many `ready().call()` after warm-up. Counts are per thread, and the
 //! current-thread runtime polls everything on the test's own thread, so tests running in
 //! parallel do not disturb each other.
-#![allow(unsafe_code)] // the counting allocator; each unsafe block says why it is sound
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -14,45 +11,9 @@ use breaker_runtime::tower::CircuitBreakerLayer;
 use breaker_runtime::{Config, Registry, State};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-struct Counting;
-
-thread_local! {
-    /// Allocations (including reallocations) made by this thread.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the thread-local may already be gone while a thread shuts down.
-    let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as it does for `System`; counting touches only a
-// const-initialised thread-local without a destructor, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: our caller upholds `alloc`'s contract, which we pass on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 const CALLS: u64 = 10_000;
 
@@ -77,9 +38,9 @@ fn allocations_per_run(registry: &Registry, name: &'static str) -> (u64, u64) {
             rejected
         };
         run(100).await;
-        let before = ALLOCATIONS.with(Cell::get);
+        let before = allocations();
         let rejected = run(CALLS).await;
-        (ALLOCATIONS.with(Cell::get) - before, rejected)
+        (allocations() - before, rejected)
     })
 }
 
@@ -117,7 +78,7 @@ fn a_rejected_call_allocates_nothing() {
 
 #[test]
 fn the_allocator_counts() {
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = allocations();
     drop(std::hint::black_box(Box::new(42_u64)));
-    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 1, "a zero above would prove nothing");
+    assert_eq!(allocations() - before, 1, "a zero above would prove nothing");
 }
