@@ -54,7 +54,10 @@ pub const LABEL_BREAKER: &str = "breaker";
 pub(crate) struct BreakerMetrics {
     name: Name,
     pub(crate) enabled: bool,
-    /// Times calls when `enabled`: a raw counter read at each end, scaled once.
+    /// A recorder was installed when the breaker was created. Without one every handle is a
+    /// no-op, so the hot path skips them (and the clock) altogether.
+    live: bool,
+    /// Times calls when `enabled` and `live`: a raw counter read at each end, scaled once.
     clock: Option<quanta::Clock>,
     state: Gauge,
     success: Counter,
@@ -86,8 +89,17 @@ fn clock() -> quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
+/// True when a recorder is installed (globally or for this thread). The facade hands out
+/// no-op handles otherwise, and has no other way to say so: its no-op recorder is the only
+/// zero-sized one, while real recorders hold their storage. A zero-sized recorder of your own
+/// is treated as none.
+fn recorder_installed() -> bool {
+    metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
+}
+
 impl BreakerMetrics {
     pub(crate) fn new(name: &Name, enabled: bool) -> Self {
+        let live = recorder_installed();
         let n = name.to_string();
         let calls = |outcome: &'static str| counter!(CALLS, LABEL_BREAKER => n.clone(), "outcome" => outcome);
         let fallback = |reason: &'static str| counter!(FALLBACKS, LABEL_BREAKER => n.clone(), "reason" => reason);
@@ -95,7 +107,8 @@ impl BreakerMetrics {
         let m = BreakerMetrics {
             name: name.clone(),
             enabled,
-            clock: enabled.then(clock),
+            live,
+            clock: (enabled && live).then(clock),
             state: gauge!(STATE, LABEL_BREAKER => n.clone()),
             success: calls("success"),
             failure: calls("failure"),
@@ -119,6 +132,9 @@ impl BreakerMetrics {
 
     #[inline]
     pub(crate) fn outcome(&self, outcome: Outcome) {
+        if !self.live {
+            return;
+        }
         match outcome {
             Outcome::Success => self.success.increment(1),
             Outcome::Failure => self.failure.increment(1),
@@ -128,6 +144,9 @@ impl BreakerMetrics {
 
     #[inline]
     pub(crate) fn probe(&self, outcome: Option<Outcome>) {
+        if !self.live {
+            return;
+        }
         match outcome {
             Some(Outcome::Success) => self.probe_success.increment(1),
             Some(Outcome::Failure) => self.probe_failure.increment(1),
@@ -189,5 +208,21 @@ impl BreakerMetrics {
         if to == State::Open {
             counter!(OPENED, LABEL_BREAKER => n, "reason" => reason.as_str()).increment(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_is_seen_only_when_installed() {
+        assert!(!recorder_installed(), "no recorder in unit tests");
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        assert!(metrics::with_local_recorder(&recorder, recorder_installed));
+        let without = BreakerMetrics::new(&Name::from("m"), true);
+        assert!(!without.live && without.start().is_none(), "nothing to record into: no timing");
+        let with = metrics::with_local_recorder(&recorder, || BreakerMetrics::new(&Name::from("m"), true));
+        assert!(with.live && with.start().is_some());
     }
 }
