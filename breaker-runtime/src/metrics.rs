@@ -2,7 +2,8 @@
 //!
 //! Every metric carries the label `breaker` (the breaker's name). Metrics go to whatever
 //! [`metrics`] recorder is installed (for example `metrics-exporter-prometheus`); install it
-//! before the first call so the handles bind to it.
+//! before the first call so the handles bind to it. A breaker created while no recorder is
+//! installed skips its metrics, and the timing of calls, altogether.
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
