@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use breaker_runtime::testing::ManualClock;
@@ -102,11 +103,48 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     }
 }
 
-/// Runs `f` with a capturing subscriber as this thread's default.
+thread_local! {
+    /// The capture of the test running on this thread, if any.
+    static CURRENT: RefCell<Option<Capture>> = const { RefCell::new(None) };
+}
+
+/// Hands each span and event to the capture of the thread it happens on.
+///
+/// One global subscriber for the whole test binary, rather than one scoped subscriber per test:
+/// `tracing` keeps a process-wide maximum level, and scoped subscribers coming and going on
+/// parallel test threads can leave it momentarily lower than a running test needs.
+struct Route;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Route {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        CURRENT.with(|c| {
+            if let Some(capture) = &*c.borrow() {
+                capture.on_new_span(attrs, id, ctx);
+            }
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        CURRENT.with(|c| {
+            if let Some(capture) = &*c.borrow() {
+                capture.on_event(event, ctx);
+            }
+        });
+    }
+}
+
+/// Runs `f` with a fresh capture of this thread's spans and events.
 fn capture<R>(f: impl FnOnce(&Capture) -> R) -> R {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Route))
+            .expect("the only global subscriber of this test binary");
+    });
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(capture.clone());
-    tracing::subscriber::with_default(subscriber, || f(&capture))
+    CURRENT.with(|c| *c.borrow_mut() = Some(capture.clone()));
+    let out = f(&capture);
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    out
 }
 
 fn block_on<F: std::future::Future>(fut: F) -> F::Output {
