@@ -1,8 +1,8 @@
 //! The spans and events `breaker-runtime` documents, captured by a small `tracing` layer.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 

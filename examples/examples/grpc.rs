@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use breaker_examples::timeline;
 use breaker_runtime::tower::{CircuitBreakerLayer, GrpcClassifier};
-use breaker_runtime::{CallError, Config, Event, Registry};
+use breaker_runtime::{CallError, Config, Registry};
 use tokio::time::Instant;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -138,20 +139,7 @@ pub async fn run(duration: Duration) -> Result<Summary, Box<dyn std::error::Erro
             Err(status) if status.code() == Code::Unavailable => summary.unavailable += 1,
             Err(status) => return Err(status.into()),
         }
-        while let Ok(event) = events.try_recv() {
-            if let Event::Transition(t) = event {
-                let line = format!(
-                    "[{:>5.1}s] breaker `{}`: {} → {} ({})",
-                    started.elapsed().as_secs_f64(),
-                    t.name,
-                    t.from,
-                    t.to,
-                    t.reason
-                );
-                println!("{line}");
-                summary.transitions.push(line);
-            }
-        }
+        timeline::drain(&mut events, started, &mut summary.transitions);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     summary.final_state = registry.breaker("health-grpc").state().to_string();

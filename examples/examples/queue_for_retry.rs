@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker_runtime::{Config, Event, Registry, RetryQueue, Shutdown};
+use breaker_examples::timeline;
+use breaker_runtime::{Config, Registry, RetryQueue, Shutdown};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -133,38 +134,14 @@ pub async fn run(count: u64, duration: Duration) -> std::io::Result<Summary> {
             summary.accepted += 1;
         }
         summary.max_depth = summary.max_depth.max(queue.depth());
-        while let Ok(Event::Transition(t)) = events.try_recv() {
-            let line = format!(
-                "[{:>5.2}s] breaker `{}`: {} → {} ({})",
-                started.elapsed().as_secs_f64(),
-                t.name,
-                t.from,
-                t.to,
-                t.reason
-            );
-            println!("{line}");
-            summary.transitions.push(line);
-        }
+        timeline::drain(&mut events, started, &mut summary.transitions);
         tokio::time::sleep(step).await;
     }
     if broker.is_none() {
         broker = Some(serve(TcpListener::bind(addr).await?, log.clone()));
     }
     summary.left_over = queue.shutdown(Shutdown::Drain(Duration::from_secs(10))).await.len();
-    while let Ok(event) = events.try_recv() {
-        if let Event::Transition(t) = event {
-            let line = format!(
-                "[{:>5.2}s] breaker `{}`: {} → {} ({})",
-                started.elapsed().as_secs_f64(),
-                t.name,
-                t.from,
-                t.to,
-                t.reason
-            );
-            println!("{line}");
-            summary.transitions.push(line);
-        }
-    }
+    timeline::drain(&mut events, started, &mut summary.transitions);
     if let Some(task) = broker {
         task.abort();
     }

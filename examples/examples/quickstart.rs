@@ -25,6 +25,7 @@ use std::time::Duration;
 use axum::routing::get;
 use breaker_examples::flaky::{self, Behaviour, Post, Schedule};
 use breaker_examples::stats::{ms, Latencies};
+use breaker_examples::timeline;
 use breaker_runtime::{circuit_breaker, CallError, Config, Event, Registry, Rejected};
 use tokio::time::Instant;
 
@@ -269,10 +270,7 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
             _ = tick.tick() => {}
             event = events.recv() => {
                 if let Ok(Event::Transition(t)) = event {
-                    let line = format!(
-                        "[{:>5.1}s] breaker `{}`: {} → {} ({})",
-                        started.elapsed().as_secs_f64(), t.name, t.from, t.to, t.reason
-                    );
+                    let line = timeline::line(started, &t);
                     clear_progress(out, options.progress)?;
                     writeln!(out, "{line}")?;
                     transitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);

@@ -308,3 +308,34 @@ pub mod stats {
         format!("{:.1} ms", d.as_secs_f64() * 1000.0)
     }
 }
+
+pub mod timeline {
+    //! The transition lines the examples print as they happen.
+
+    use breaker_runtime::{Event, Transition};
+    use tokio::sync::broadcast::Receiver;
+    use tokio::time::Instant;
+
+    /// `[  4.3s] breaker `content-service`: closed → open (5 consecutive failures (threshold 5))`.
+    pub fn line(started: Instant, t: &Transition) -> String {
+        format!(
+            "[{:>5.1}s] breaker `{}`: {} → {} ({})",
+            started.elapsed().as_secs_f64(),
+            t.name,
+            t.from,
+            t.to,
+            t.reason
+        )
+    }
+
+    /// Prints every transition waiting in `events` and appends its line to `lines`.
+    pub fn drain(events: &mut Receiver<Event>, started: Instant, lines: &mut Vec<String>) {
+        while let Ok(event) = events.try_recv() {
+            if let Event::Transition(t) = event {
+                let line = line(started, &t);
+                println!("{line}");
+                lines.push(line);
+            }
+        }
+    }
+}
