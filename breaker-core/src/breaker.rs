@@ -258,6 +258,30 @@ impl CircuitBreaker {
         self.admit().map(|ticket| Permit { breaker: self, ticket })
     }
 
+    /// The healthy half of [`try_acquire`](Self::try_acquire): a permit when the breaker is
+    /// closed, metrics-only or disabled, `None` otherwise (then call `try_acquire`, which
+    /// decides between a probe and a rejection). Small enough to inline on a hot path.
+    ///
+    /// ```
+    /// use breaker_core::{CircuitBreaker, Config};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// breaker.try_acquire_closed().expect("closed").success();
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire_closed().is_none());
+    /// assert!(breaker.try_acquire().is_err());
+    /// ```
+    #[inline]
+    pub fn try_acquire_closed(&self) -> Option<Permit<'_>> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        let (kind, started) = match word.state() {
+            State::Closed | State::MetricsOnly => (Kind::Normal, self.started()),
+            State::Disabled => (Kind::Passthrough, UNTIMED),
+            _ => return None,
+        };
+        Some(Permit { breaker: self, ticket: Ticket { generation: word.generation(), kind, started } })
+    }
+
     /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
     /// so it can move into a `'static` future.
     #[inline]

@@ -260,6 +260,9 @@ where
             // Every span a call may open needs at least `INFO`: one check skips them all.
             let admitted = if tracing::level_enabled!(tracing::Level::INFO) || this.policy.timeout.is_some() {
                 admit_with_extras(shared, this.policy.timeout, this.permit, this.extras)
+            } else if let Some(permit) = shared.core.try_acquire_closed() {
+                *this.permit = ManuallyDrop::new(Some(permit));
+                Ok(())
             } else {
                 shared.core.try_acquire().map(|permit| *this.permit = ManuallyDrop::new(Some(permit)))
             };
