@@ -273,13 +273,7 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire_closed(&self) -> Option<Permit<'_>> {
-        let word = Word(self.word.load(Ordering::Acquire));
-        let (kind, started) = match word.state() {
-            State::Closed | State::MetricsOnly => (Kind::Normal, self.started()),
-            State::Disabled => (Kind::Passthrough, UNTIMED),
-            _ => return None,
-        };
-        Some(Permit { breaker: self, ticket: Ticket { generation: word.generation(), kind, started } })
+        self.admit_closed().map(|ticket| Permit { breaker: self, ticket })
     }
 
     /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
@@ -327,14 +321,22 @@ impl CircuitBreaker {
 
     #[inline]
     fn admit(&self) -> Result<Ticket, Rejected> {
-        let word = Word(self.word.load(Ordering::Acquire));
-        match word.state() {
-            State::Closed | State::MetricsOnly => {
-                Ok(Ticket { generation: word.generation(), kind: Kind::Normal, started: self.started() })
-            }
-            State::Disabled => Ok(Ticket { generation: word.generation(), kind: Kind::Passthrough, started: UNTIMED }),
-            _ => self.admit_slow(),
+        match self.admit_closed() {
+            Some(ticket) => Ok(ticket),
+            None => self.admit_slow(),
         }
+    }
+
+    /// Admission in the states that admit without a decision: closed, metrics-only, disabled.
+    #[inline]
+    fn admit_closed(&self) -> Option<Ticket> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        let (kind, started) = match word.state() {
+            State::Closed | State::MetricsOnly => (Kind::Normal, self.started()),
+            State::Disabled => (Kind::Passthrough, UNTIMED),
+            _ => return None,
+        };
+        Some(Ticket { generation: word.generation(), kind, started })
     }
 
     #[cold]
@@ -360,16 +362,7 @@ impl CircuitBreaker {
                         return Err(self.rejected(RejectReason::Open, Some(after)));
                     }
                     // The wait has passed: the first caller moves the breaker to half-open.
-                    let event = {
-                        let mut inner = lock(&self.inner);
-                        let current = Word(self.word.load(Ordering::Acquire));
-                        if current.generation() == word.generation() && current.state() == State::Open {
-                            Some(self.transition(&mut inner, current, State::HalfOpen, Reason::WaitElapsed, now))
-                        } else {
-                            None
-                        }
-                    };
-                    self.notify(event);
+                    self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now);
                 }
                 State::HalfOpen => {
                     let permits = self.half_open_permits.load(Ordering::Relaxed);
@@ -384,22 +377,25 @@ impl CircuitBreaker {
                     let now = self.clock.now_nanos();
                     if now >= self.deadline.load(Ordering::Acquire) {
                         // Probes never reported back: reopen rather than wedge.
-                        let event = {
-                            let mut inner = lock(&self.inner);
-                            let current = Word(self.word.load(Ordering::Acquire));
-                            if current.generation() == word.generation() && current.state() == State::HalfOpen {
-                                Some(self.transition(&mut inner, current, State::Open, Reason::HalfOpenTimeout, now))
-                            } else {
-                                None
-                            }
-                        };
-                        self.notify(event);
+                        self.transition_from(word, State::Open, Reason::HalfOpenTimeout, now);
                         continue;
                     }
                     return Err(self.rejected(RejectReason::HalfOpenFull, None));
                 }
             }
         }
+    }
+
+    /// Moves to `to` if the breaker is still in the state and generation of `seen` (another
+    /// caller may have moved it first), and reports the transition.
+    fn transition_from(&self, seen: Word, to: State, reason: Reason, now: u64) {
+        let event = {
+            let mut inner = lock(&self.inner);
+            let current = Word(self.word.load(Ordering::Acquire));
+            (current.generation() == seen.generation() && current.state() == seen.state())
+                .then(|| self.transition(&mut inner, current, to, reason, now))
+        };
+        self.notify(event);
     }
 
     fn rejected(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
