@@ -306,10 +306,28 @@ impl Shared {
     fn finish(&self, permit: Permit<'_>, started: Option<u64>, outcome: Outcome) {
         let probe = permit.is_probe();
         permit.record(outcome);
-        self.measure(started);
+        self.count(probe, outcome, started);
+    }
+
+    /// Counts a call that ended with `outcome`: by outcome, its duration, and the probe's
+    /// result when it was one. Every way of running a call (async, blocking, tower) counts here.
+    #[inline]
+    pub(crate) fn count(&self, probe: bool, outcome: Outcome, started: Option<u64>) {
+        self.metrics.measure(started);
         self.metrics.outcome(outcome);
         if probe {
             self.metrics.probe(Some(outcome));
+        }
+    }
+
+    /// Counts a call that ended without an outcome: a failure if it panicked, otherwise a
+    /// cancellation (only a cancelled probe is counted).
+    #[cold]
+    pub(crate) fn count_abandoned(&self, probe: bool, started: Option<u64>, panicked: bool) {
+        if panicked {
+            self.count(probe, Outcome::Failure, started);
+        } else if probe {
+            self.metrics.probe(None);
         }
     }
 
@@ -318,7 +336,7 @@ impl Shared {
     fn timed_out(&self, permit: Permit<'_>, started: Option<u64>) {
         let probe = permit.is_probe();
         permit.failure();
-        self.measure(started);
+        self.metrics.measure(started);
         self.metrics.timeout();
         if probe {
             self.metrics.probe(Some(Outcome::Failure));
@@ -326,23 +344,21 @@ impl Shared {
     }
 
     /// The call ended without an outcome: it panicked (a failure) or was dropped mid-call
-    /// (cancelled: its slot is freed and nothing is recorded but a cancelled probe).
+    /// (cancelled: its slot is freed and nothing is recorded).
     #[cold]
     fn abandoned(&self, permit: Permit<'_>, started: Option<u64>, panicked: bool) {
+        let probe = permit.is_probe();
         if panicked {
-            self.finish(permit, started, Outcome::Failure);
+            permit.failure();
         } else {
-            let probe = permit.is_probe();
             drop(permit);
-            if probe {
-                self.metrics.probe(None);
-            }
         }
+        self.count_abandoned(probe, started, panicked);
     }
 
-    #[inline]
-    fn measure(&self, started: Option<u64>) {
-        self.metrics.measure(started);
+    /// The span a fallback runs in.
+    fn fallback_span(&self, kind: &'static str) -> tracing::Span {
+        tracing::info_span!("fallback_execution", breaker = %self.core.name(), reason = kind)
     }
 }
 
@@ -548,11 +564,10 @@ impl Breaker {
         G: FnOnce(CallError<E>) -> GF,
         GF: Future<Output = T>,
     {
-        let kind = error.kind();
-        let span = tracing::info_span!("fallback_execution", breaker = %self.name(), reason = kind);
-        let started = quanta::Instant::now();
-        let out = fallback(error).instrument(span).await;
-        self.shared.metrics.fallback(kind, started.elapsed().as_secs_f64());
+        let (kind, metrics) = (error.kind(), &self.shared.metrics);
+        let started = metrics.start();
+        let out = fallback(error).instrument(self.shared.fallback_span(kind)).await;
+        metrics.fallback(kind, started);
         out
     }
 
@@ -561,11 +576,10 @@ impl Breaker {
     where
         G: FnOnce(CallError<E>) -> T,
     {
-        let kind = error.kind();
-        let span = tracing::info_span!("fallback_execution", breaker = %self.name(), reason = kind);
-        let started = quanta::Instant::now();
-        let out = span.in_scope(|| fallback(error));
-        self.shared.metrics.fallback(kind, started.elapsed().as_secs_f64());
+        let (kind, metrics) = (error.kind(), &self.shared.metrics);
+        let started = metrics.start();
+        let out = self.shared.fallback_span(kind).in_scope(|| fallback(error));
+        metrics.fallback(kind, started);
         out
     }
 

@@ -98,6 +98,12 @@ fn recorder_installed() -> bool {
     metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
 }
 
+fn record_since(histogram: &Histogram, clock: &quanta::Clock, started: u64) {
+    #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
+    let seconds = clock.delta_as_nanos(started, clock.raw()) as f64 / 1e9;
+    histogram.record(seconds);
+}
+
 impl BreakerMetrics {
     pub(crate) fn new(name: &Name, enabled: bool) -> Self {
         let live = recorder_installed();
@@ -182,18 +188,23 @@ impl BreakerMetrics {
 
     #[inline(never)]
     fn record_since(&self, clock: &quanta::Clock, started: u64) {
-        #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
-        let seconds = clock.delta_as_nanos(started, clock.raw()) as f64 / 1e9;
-        self.duration.record(seconds);
+        record_since(&self.duration, clock, started);
     }
 
-    pub(crate) fn fallback(&self, kind: &str, seconds: f64) {
+    /// Counts a fallback run for `kind` (`rejected`, `timeout` or `failure`) and its duration
+    /// since `started` (from [`start`](Self::start)).
+    pub(crate) fn fallback(&self, kind: &str, started: Option<u64>) {
+        if !self.live {
+            return;
+        }
         match kind {
             "rejected" => self.fallback_rejected.increment(1),
             "timeout" => self.fallback_timeout.increment(1),
             _ => self.fallback_failure.increment(1),
         }
-        self.fallback_duration.record(seconds);
+        if let (Some(clock), Some(started)) = (&self.clock, started) {
+            record_since(&self.fallback_duration, clock, started);
+        }
     }
 
     pub(crate) fn retry(&self) {

@@ -100,10 +100,9 @@ impl<S, C> Drop for CircuitBreakerService<S, C> {
     fn drop(&mut self) {
         // Readied but never called: give the slot back.
         if let Some(Ok(permit)) = self.admission.take() {
-            if permit.is_probe() {
-                self.breaker.shared.metrics.probe(None);
-            }
+            let probe = permit.is_probe();
             self.breaker.core().finish_detached(permit, None);
+            self.breaker.shared.count_abandoned(probe, None, false);
         }
     }
 }
@@ -193,13 +192,12 @@ pin_project! {
 
     impl<F, C> PinnedDrop for ResponseFuture<F, C> {
         fn drop(this: Pin<&mut Self>) {
-            if let KindProj::Called { permit, breaker, .. } = this.project().kind.project() {
+            if let KindProj::Called { permit, breaker, started, .. } = this.project().kind.project() {
                 if let Some(permit) = permit.take() {
-                    let outcome = std::thread::panicking().then_some(Outcome::Failure);
-                    if permit.is_probe() {
-                        breaker.shared.metrics.probe(outcome);
-                    }
-                    breaker.core().finish_detached(permit, outcome);
+                    let panicked = std::thread::panicking();
+                    let probe = permit.is_probe();
+                    breaker.core().finish_detached(permit, panicked.then_some(Outcome::Failure));
+                    breaker.shared.count_abandoned(probe, started.take(), panicked);
                 }
             }
         }
@@ -246,12 +244,7 @@ where
                 if let Some(permit) = permit.take() {
                     let probe = permit.is_probe();
                     breaker.core().finish_detached(permit, Some(outcome));
-                    let metrics = &breaker.shared.metrics;
-                    metrics.outcome(outcome);
-                    if probe {
-                        metrics.probe(Some(outcome));
-                    }
-                    metrics.measure(started.take());
+                    breaker.shared.count(probe, outcome, started.take());
                 }
                 Poll::Ready(result.map_err(CallError::Failed))
             }
