@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use breaker_core::{Listener, Reason, Rejected, State, ThresholdExceeded, Transition};
+use breaker_core::{Listener, Rejected, State, ThresholdExceeded, Transition};
 use tokio::sync::broadcast;
 
 use crate::metrics::BreakerMetrics;
@@ -24,7 +24,8 @@ type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Fans events out to callbacks and channel subscribers of one registry.
 pub(crate) struct Hub {
-    callbacks: RwLock<Vec<Callback>>,
+    /// Replaced whole on registration, so publishing takes a snapshot without allocating.
+    callbacks: RwLock<Arc<[Callback]>>,
     sender: broadcast::Sender<Event>,
     /// Rejections are per call: only build and send them when someone listens.
     listening: AtomicBool,
@@ -39,14 +40,16 @@ impl fmt::Debug for Hub {
 impl Hub {
     pub(crate) fn new() -> Self {
         Hub {
-            callbacks: RwLock::new(Vec::new()),
+            callbacks: RwLock::new(Arc::from([])),
             sender: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn on_event(&self, f: Callback) {
-        self.callbacks.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(f);
+        let mut callbacks = self.callbacks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *callbacks = callbacks.iter().cloned().chain(std::iter::once(f)).collect();
+        drop(callbacks);
         self.listening.store(true, Ordering::Release);
     }
 
@@ -64,8 +67,8 @@ impl Hub {
         if !self.listening() {
             return;
         }
-        let callbacks = self.callbacks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        for callback in callbacks {
+        let callbacks = Arc::clone(&self.callbacks.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for callback in callbacks.iter() {
             // A panicking subscriber must not take the breaker or the caller down with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&event)));
         }
@@ -101,8 +104,8 @@ impl Listener for RuntimeListener {
 
 fn log_transition(t: &Transition) {
     let (value, threshold) = t.reason.measurement().unwrap_or((f64::NAN, f64::NAN));
-    let opening = t.to.is_open() && !matches!(t.reason, Reason::Manual(_));
-    if opening || (t.to == State::Open) {
+    // Only trips open a breaker into `Open`; forcing it open is a manual step, logged at info.
+    if t.to == State::Open {
         tracing::warn!(
             breaker = %t.name,
             from_state = t.from.as_str(),
