@@ -163,14 +163,15 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
 
     let mut prelude = TokenStream::new();
     let mut prelude_after = TokenStream::new();
+    // A timeout no fallback covers becomes the function's own error (spanned on `timeout`).
+    let fallback_covers_timeouts =
+        args.fallback.is_some() && !matches!(args.fallback_on.as_ref().map(|o| o.value), Some(FallbackOn::Rejected));
+    if let (Some(t), false) = (&args.timeout, fallback_covers_timeouts) {
+        let folded = all_at(t.span, quote!(fold_timeout::<#ret>), raw.to_token_stream());
+        prelude_after.extend(quote!(let #raw = #folded;));
+    }
     let finish = match &args.fallback {
-        None => {
-            if let Some(t) = &args.timeout {
-                let folded = all_at(t.span, quote!(fold_timeout::<#ret>), raw.to_token_stream());
-                prelude_after.extend(quote!(let #raw = #folded;));
-            }
-            all_at(ret_span, quote!(finish::<#ret>), raw.to_token_stream())
-        }
+        None => all_at(ret_span, quote!(finish::<#ret>), raw.to_token_stream()),
         Some(path) => {
             // Owned arguments move into the call, so the fallback gets clones taken before it.
             let mut fallback_args = Vec::new();
@@ -184,12 +185,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
                     fallback_args.push(copy.to_token_stream());
                 }
             }
-            let split = match (&args.timeout, args.fallback_on.as_ref().map(|o| o.value)) {
-                (Some(t), Some(FallbackOn::Rejected)) => {
-                    all_at(t.span, quote!(fallback_or_timeout::<#ret>), quote!(&#options, #raw))
-                }
-                _ => all_at(ret_span, quote!(fallback_or::<#ret>), quote!(&#options, #raw)),
-            };
+            let split = all_at(ret_span, quote!(fallback_or::<#ret>), quote!(&#options, #raw));
             let fallback_call = quote_spanned!(path.span()=> #path(#(#fallback_args,)* #error));
             let run_args = quote!(&#breaker, #error, |#error| #fallback_call);
             let run = if is_async {

@@ -123,9 +123,6 @@ pub struct Options {
 }
 
 impl Options {
-    /// No timeout, fallback on anything, no retry.
-    pub const DEFAULT: Options = Options { timeout: None, fallback_on: FallbackOn::Any, retry: None };
-
     fn policy<C>(&self, classify: C) -> Policy<C> {
         Policy::new().with_timeout(self.timeout).classify(classify)
     }
@@ -311,23 +308,9 @@ where
     }))
 }
 
-/// Without a fallback, with a timeout: folds a rejection or a timeout into the error type.
-#[inline]
-pub fn finish_timeout<R>(raw: Raw<R>) -> R
-where
-    R: Protected,
-    R::Err: HoldsRejection + HoldsTimeout,
-{
-    R::from_result(raw.map_err(|e| match e {
-        CallError::Failed(e) => e,
-        CallError::Rejected(r) => R::Err::from_rejection(r),
-        CallError::Timeout(t) => R::Err::from_timeout(t),
-    }))
-}
-
-/// Without a fallback, with a timeout: folds a timeout into the error type, leaving a
-/// rejection for [`finish`]. Separate from it so a missing `From<TimedOut>` is reported on
-/// `timeout = ...` and a missing `From<Rejected>` on the return type.
+/// With a timeout no fallback covers: folds a timeout into the error type, leaving a
+/// rejection for [`finish`] or the fallback. Separate so a missing `From<TimedOut>` is
+/// reported on `timeout = ...` and a missing `From<Rejected>` on the return type.
 #[inline]
 pub fn fold_timeout<R>(raw: Raw<R>) -> Raw<R>
 where
@@ -340,32 +323,15 @@ where
     })
 }
 
-/// With a fallback and no timeout (or one the fallback covers): either the value to return,
-/// or the error the fallback must handle.
+/// With a fallback: either the value to return, or the error the fallback must handle
+/// (timeouts it does not cover were folded into the error type before).
 #[inline]
 pub fn fallback_or<R: Protected>(options: &Options, raw: Raw<R>) -> Result<R, CallError<R::Err>> {
     match raw {
         Ok(v) => Ok(R::from_result(Ok(v))),
         Err(e) if options.fallback_on.covers(&e) => Err(e),
         Err(CallError::Failed(e)) => Ok(R::from_result(Err(e))),
-        Err(other) => Err(other), // a timeout with `fallback_on = "rejected"` and no conversion: the fallback decides
-    }
-}
-
-/// With a fallback covering rejections only, and a timeout: a timeout is folded into the
-/// error type instead of reaching the fallback.
-#[inline]
-pub fn fallback_or_timeout<R>(options: &Options, raw: Raw<R>) -> Result<R, CallError<R::Err>>
-where
-    R: Protected,
-    R::Err: HoldsTimeout,
-{
-    match raw {
-        Ok(v) => Ok(R::from_result(Ok(v))),
-        Err(e) if options.fallback_on.covers(&e) => Err(e),
-        Err(CallError::Failed(e)) => Ok(R::from_result(Err(e))),
-        Err(CallError::Timeout(t)) => Ok(R::from_result(Err(R::Err::from_timeout(t)))),
-        Err(e) => Err(e),
+        Err(other) => Err(other), // unreachable: timeouts are covered or were folded
     }
 }
 

@@ -102,6 +102,24 @@ impl Client {
         self.respond(1)
     }
 
+    #[circuit_breaker(
+        name = "slow-rejected-only",
+        registry = self.registry,
+        timeout = "10s",
+        consecutive_failures = 1,
+        fallback = Self::cached_after,
+        fallback_on = "rejected"
+    )]
+    async fn slow_rejected_only(&self, sleep: Duration) -> Result<u32, ClientError> {
+        tokio::time::sleep(sleep).await;
+        self.respond(1)
+    }
+
+    async fn cached_after(&self, _sleep: Duration, error: CallError<ClientError>) -> Result<u32, ClientError> {
+        self.fallbacks.lock().unwrap().push(error.kind().to_owned());
+        Ok(1000)
+    }
+
     #[circuit_breaker(name = "retried", registry = self.registry, consecutive_failures = 3, retry(attempts = 3, backoff = "100ms"))]
     async fn retried(&self, value: String) -> Result<String, ClientError> {
         self.respond(0).map(|_| value)
@@ -211,6 +229,18 @@ async fn timeout_converts_into_the_error_type() {
     };
     assert_eq!(t.after(), Duration::from_secs(10));
     assert_eq!(client.breaker("slow").snapshot().consecutive_failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_only_fallback_leaves_timeouts_to_the_error_type() {
+    let client = Client::new();
+    let Err(ClientError::TimedOut(t)) = client.slow_rejected_only(Duration::from_secs(60)).await else {
+        panic!("expected the timeout as the function's error")
+    };
+    assert_eq!(t.after(), Duration::from_secs(10));
+    assert_eq!(client.breaker("slow-rejected-only").state(), State::Open);
+    assert_eq!(client.slow_rejected_only(Duration::ZERO).await.unwrap(), 1000);
+    assert_eq!(client.fallbacks(), ["rejected"]);
 }
 
 #[tokio::test(start_paused = true)]
