@@ -164,12 +164,16 @@ impl BreakerMetrics {
 
     #[inline]
     pub(crate) fn rejected(&self) {
-        self.rejected.increment(1);
+        if self.live {
+            self.rejected.increment(1);
+        }
     }
 
     #[inline]
     pub(crate) fn timeout(&self) {
-        self.timeout.increment(1);
+        if self.live {
+            self.timeout.increment(1);
+        }
     }
 
     /// A raw clock reading for [`measure`](Self::measure), or `None` when calls are not timed.
@@ -208,11 +212,16 @@ impl BreakerMetrics {
     }
 
     pub(crate) fn retry(&self) {
-        self.retries.increment(1);
+        if self.live {
+            self.retries.increment(1);
+        }
     }
 
     /// Transitions are rare: their labelled counters are looked up when they happen.
     pub(crate) fn transition(&self, from: State, to: State, reason: &Reason) {
+        if !self.live {
+            return; // as every other metric of this breaker: nothing was recording at creation
+        }
         self.state.set(f64::from(to.code()));
         let n = self.name.to_string();
         counter!(STATE_TRANSITIONS, LABEL_BREAKER => n.clone(), "from" => from.as_str(), "to" => to.as_str())
