@@ -269,7 +269,7 @@ impl Registry {
                 if !enabled {
                     core.metrics_only();
                 }
-                Breaker::new(Arc::new(core), metrics, Arc::clone(&self.inner.hub))
+                Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
             })
             .clone()
     }

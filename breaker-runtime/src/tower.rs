@@ -163,7 +163,7 @@ where
         let admission = self.admission.take().unwrap_or_else(|| self.admit());
         match admission {
             Err(rejected) => {
-                let rejected = self.breaker.on_rejected(rejected);
+                let rejected = self.breaker.shared.on_rejected(rejected);
                 ResponseFuture { kind: Kind::Rejected { error: Some(rejected) } }
             }
             Ok(permit) => {

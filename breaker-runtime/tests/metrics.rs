@@ -285,6 +285,38 @@ fn calls_are_counted_by_outcome_and_timed() {
 }
 
 #[test]
+fn a_panicking_call_is_counted_and_timed_as_a_failure_whichever_poll_panics() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let registry = Registry::new();
+    registry.configure("api", Config::builder().consecutive_failures(0).without_failure_rate()).unwrap();
+    let api = registry.breaker("api");
+    let panics = |first_poll: bool| {
+        let mut polled = false;
+        let mut call = std::pin::pin!(api.call(std::future::poll_fn(move |_| {
+            if first_poll || polled {
+                panic!("dependency exploded");
+            }
+            polled = true;
+            Poll::<Result<(), ()>>::Pending
+        })));
+        if !first_poll {
+            assert!(poll_once(call.as_mut()).is_pending());
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(call.as_mut()))).unwrap_err();
+    };
+    panics(true);
+    panics(false);
+
+    let m = Recorded::take(&snapshotter);
+    assert_eq!(m.counter(names::CALLS, &[("breaker", "api"), ("outcome", "failure")]), 2);
+    assert_eq!(m.histogram(names::CALL_DURATION, &[("breaker", "api")]).len(), 2);
+    assert_eq!(api.snapshot().failed_calls, 2, "recorded in the breaker too");
+    assert_eq!(api.snapshot().permits_in_use, 0);
+}
+
+#[test]
 fn with_metrics_off_calls_are_counted_but_not_timed() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
