@@ -83,7 +83,7 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreakerService { inner, breaker: self.breaker.clone(), classify: self.classify.clone(), admission: None }
+        CircuitBreakerService { inner, breaker: self.breaker.clone(), classify: self.classify.clone(), permit: None }
     }
 }
 
@@ -92,14 +92,14 @@ pub struct CircuitBreakerService<S, C = ErrorsAreFailures> {
     inner: S,
     breaker: Breaker,
     classify: C,
-    /// What `poll_ready` decided, consumed by the next `call`.
-    admission: Option<Result<DetachedPermit, Rejected>>,
+    /// The permit `poll_ready` took, consumed by the next `call`.
+    permit: Option<DetachedPermit>,
 }
 
 impl<S, C> Drop for CircuitBreakerService<S, C> {
     fn drop(&mut self) {
         // Readied but never called: give the slot back.
-        if let Some(Ok(permit)) = self.admission.take() {
+        if let Some(permit) = self.permit.take() {
             let probe = permit.is_probe();
             self.breaker.core().finish_detached(permit, None);
             self.breaker.shared.count_abandoned(probe, None, false);
@@ -114,7 +114,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
             classify: self.classify.clone(),
-            admission: None,
+            permit: None,
         }
     }
 }
@@ -123,7 +123,7 @@ impl<S, C> fmt::Debug for CircuitBreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerService")
             .field("breaker", self.breaker.name())
-            .field("ready", &self.admission.is_some())
+            .field("ready", &self.permit.is_some())
             .finish()
     }
 }
@@ -134,6 +134,7 @@ impl<S, C> CircuitBreakerService<S, C> {
         &self.breaker
     }
 
+    #[inline]
     fn admit(&self) -> Result<DetachedPermit, Rejected> {
         self.breaker.core().try_acquire_detached()
     }
@@ -148,38 +149,44 @@ where
     type Error = CallError<S::Error>;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         ready!(self.inner.poll_ready(cx)).map_err(CallError::Failed)?;
         // A permit is kept until `call` (giving it up could lose a probe slot to another
-        // caller), but a rejection is decided afresh on every poll: the breaker may have moved
-        // on since, and a stale rejection would turn away the first probe after the wait.
-        if !matches!(self.admission, Some(Ok(_))) {
-            self.admission = Some(self.admit());
+        // caller). A rejection is not kept: `call` decides afresh, since the breaker may have
+        // moved on by then and a stale rejection would turn away the first probe after the wait.
+        if self.permit.is_none() {
+            self.permit = self.admit().ok();
         }
         Poll::Ready(Ok(()))
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let admission = self.admission.take().unwrap_or_else(|| self.admit());
-        match admission {
-            Err(rejected) => {
-                let rejected = self.breaker.shared.on_rejected(rejected);
-                ResponseFuture { kind: Kind::Rejected { error: Some(rejected) } }
-            }
-            Ok(permit) => {
-                let started = self.breaker.shared.metrics.start();
-                ResponseFuture {
-                    kind: Kind::Called {
-                        inner: self.inner.call(req),
-                        permit: Some(permit),
-                        classify: self.classify.clone(),
-                        breaker: self.breaker.clone(),
-                        started,
-                    },
-                }
-            }
+        let admitted = match self.permit.take() {
+            Some(permit) => Ok(permit),
+            None => self.admit(),
+        };
+        match admitted {
+            Ok(permit) => ResponseFuture {
+                kind: Kind::Called {
+                    started: self.breaker.shared.metrics.start(),
+                    inner: self.inner.call(req),
+                    permit: Some(permit),
+                    classify: self.classify.clone(),
+                    breaker: self.breaker.clone(),
+                },
+            },
+            Err(rejected) => rejected_future(&self.breaker, rejected),
         }
     }
+}
+
+/// The response future of a call the breaker turned away.
+#[cold]
+#[inline(never)]
+fn rejected_future<F, C>(breaker: &Breaker, rejected: Rejected) -> ResponseFuture<F, C> {
+    ResponseFuture { kind: Kind::Rejected { error: Some(breaker.shared.on_rejected(rejected)) } }
 }
 
 pin_project! {
@@ -191,17 +198,25 @@ pin_project! {
     }
 
     impl<F, C> PinnedDrop for ResponseFuture<F, C> {
+        #[inline]
         fn drop(this: Pin<&mut Self>) {
             if let KindProj::Called { permit, breaker, started, .. } = this.project().kind.project() {
                 if let Some(permit) = permit.take() {
-                    let panicked = std::thread::panicking();
-                    let probe = permit.is_probe();
-                    breaker.core().finish_detached(permit, panicked.then_some(Outcome::Failure));
-                    breaker.shared.count_abandoned(probe, started.take(), panicked);
+                    abandon(breaker, permit, *started);
                 }
             }
         }
     }
+}
+
+/// The call ended without an outcome: dropped mid-call (cancelled), or while unwinding.
+#[cold]
+#[inline(never)]
+fn abandon(breaker: &Breaker, permit: DetachedPermit, started: Option<u64>) {
+    let panicked = std::thread::panicking();
+    let probe = permit.is_probe();
+    breaker.core().finish_detached(permit, panicked.then_some(Outcome::Failure));
+    breaker.shared.count_abandoned(probe, started, panicked);
 }
 
 pin_project! {
@@ -232,6 +247,9 @@ where
 {
     type Output = Result<T, CallError<E>>;
 
+    // Always inlined: called out of line, the result travels back through memory, written in
+    // words and read in wider loads, which stalls store forwarding.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Rejected { error } => match error.take() {
