@@ -138,6 +138,38 @@ fn async_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// What any breaker must do per call to meet issue #3's metric list with the Prometheus
+/// exporter, measured alone: read a clock at both ends, count the call, record its duration.
+/// Nothing of ours is in it; it bounds `breaker_runtime_prometheus` from below.
+fn prometheus_floor(c: &mut Criterion) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let (calls, duration) = metrics::with_local_recorder(&recorder, || {
+        (
+            metrics::counter!("calls", "breaker" => "bench", "outcome" => "success"),
+            metrics::histogram!("duration", "breaker" => "bench"),
+        )
+    });
+    let clock = quanta::Clock::new();
+    let mut g = c.benchmark_group("prometheus_floor");
+    g.bench_function("clock_pair", |b| {
+        b.iter(|| {
+            let started = clock.raw();
+            black_box(clock.delta_as_nanos(started, clock.raw()))
+        })
+    });
+    g.bench_function("counter_increment", |b| b.iter(|| calls.increment(1)));
+    g.bench_function("histogram_record", |b| b.iter(|| duration.record(black_box(1e-6))));
+    g.bench_function("all_three", |b| {
+        b.iter(|| {
+            let started = clock.raw();
+            calls.increment(1);
+            #[allow(clippy::cast_precision_loss)]
+            duration.record(clock.delta_as_nanos(started, clock.raw()) as f64 * 1e-9);
+        })
+    });
+    g.finish();
+}
+
 /// Runs `iters` sequential `ready().call()`s on one service inside one `block_on`.
 fn time_service<S>(rt: &tokio::runtime::Runtime, iters: u64, svc: &mut S) -> Duration
 where
@@ -179,6 +211,6 @@ fn tower_layer(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
-    targets = async_call, tower_layer
+    targets = async_call, prometheus_floor, tower_layer
 }
 criterion_main!(benches);
