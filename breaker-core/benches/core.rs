@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use breaker_core::testing::ManualClock;
+use breaker_core::ClockSource;
 use breaker_core::{CircuitBreaker, Config};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -89,6 +90,11 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("recloser", |b| b.iter(|| black_box(r.call(|| Ok::<u64, Fail>(black_box(1))).is_err())));
     let f = failsafe_open();
     g.bench_function("failsafe", |b| b.iter(|| black_box(f.call(|| Ok::<u64, Fail>(black_box(1))).is_err())));
+    // Deciding "the wait has not passed" needs a reading of the time; these are the cheapest
+    // readings there are, alone. The coarse one is what an open rejection pays.
+    let system = ClockSource::System;
+    g.bench_function("clock_read_coarse", |b| b.iter(|| black_box(system.now_coarse())));
+    g.bench_function("clock_read_precise", |b| b.iter(|| black_box(system.now_nanos())));
     g.finish();
 }
 
