@@ -582,7 +582,11 @@ impl CircuitBreaker {
         let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
         let factor = 1.0 + jitter * (2.0 * unit - 1.0);
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let waited = (base as f64 * factor) as u64;
+        let mut waited = (base as f64 * factor) as u64;
+        if inner.config.backoff_multiplier() > 1.0 {
+            // `max_wait` is a ceiling: jitter may shorten a capped wait, never lengthen it.
+            waited = waited.min(nanos(inner.config.max_wait()));
+        }
         waited.max(1)
     }
 

@@ -53,7 +53,7 @@ pub struct SlowCalls {
 /// | `slow_call` | off | what counts as slow depends on the endpoint |
 /// | `wait` | 60 s | long enough for a restart or failover to finish |
 /// | `backoff_multiplier` | 1 (fixed wait) | exponential backoff is opt-in |
-/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff |
+/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff, jitter included |
 /// | `jitter` | 0 | deterministic unless asked; use 0.1–0.3 with many clients |
 /// | `half_open_permits` | 2 | one probe is a coin toss; two agreeing probes are evidence |
 /// | `success_threshold` | 2 | close only when every probe succeeded |
@@ -286,7 +286,8 @@ impl ConfigBuilder {
         self.max_wait = Some(max_wait);
         self
     }
-    /// Spread each wait randomly by up to this fraction, in [0, 1).
+    /// Spread each wait randomly by up to this fraction, in [0, 1). With exponential backoff,
+    /// a jittered wait never exceeds `max_wait`.
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = Some(fraction);
         self

@@ -634,7 +634,8 @@ fn jitter_spreads_each_wait_within_its_bounds() {
         let mut wait = reject(&r.breaker).retry_after().unwrap();
         for _ in 0..4 {
             let w = wait.as_secs_f64();
-            assert!(w >= base * (1.0 - jitter) && w <= base * (1.0 + jitter), "wait {w} outside {base}s ± {jitter}");
+            let most = f64::min(base * (1.0 + jitter), 40.0);
+            assert!(w >= base * (1.0 - jitter) && w <= most, "wait {w} outside {base}s ± {jitter} capped at 40s");
             waits.push(wait);
             wait = reopen(&r);
             base = f64::min(base * 2.0, 40.0);
@@ -643,6 +644,27 @@ fn jitter_spreads_each_wait_within_its_bounds() {
     let first = waits[0];
     let distinct_first_waits = waits.iter().step_by(4).filter(|w| **w != first).count();
     assert!(distinct_first_waits > 40, "jitter must actually vary the wait: {waits:?}");
+}
+
+#[test]
+fn jitter_never_lengthens_a_wait_past_max_wait() {
+    let r = rig(quiet()
+        .consecutive_failures(1)
+        .half_open_permits(1)
+        .success_threshold(1)
+        .exponential_backoff(2.0, secs(40))
+        .jitter(0.5));
+    let mut longest = Duration::ZERO;
+    for _ in 0..50 {
+        r.breaker.reset();
+        r.fail(1);
+        reject(&r.breaker);
+        for _ in 0..6 {
+            longest = longest.max(reopen(&r));
+        }
+    }
+    assert!(longest <= secs(40), "a wait of {longest:?} exceeds max_wait");
+    assert!(longest > secs(35), "capped waits still reach close to max_wait: {longest:?}");
 }
 
 #[test]
