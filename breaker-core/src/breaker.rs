@@ -537,7 +537,9 @@ impl CircuitBreaker {
                 inner.reopens = 0;
             }
             State::Open => {
-                if from == State::HalfOpen && reason != Reason::HalfOpenTimeout {
+                // Every reopen from half-open backs off further, whether a probe failed or the
+                // probes never reported back.
+                if from == State::HalfOpen {
                     inner.reopens = inner.reopens.saturating_add(1);
                 }
                 let wait = self.jittered_wait(inner);

@@ -618,6 +618,24 @@ fn transition_snapshot_carries_the_backed_off_wait() {
 }
 
 #[test]
+fn a_half_open_timeout_backs_off_like_a_failed_probe() {
+    let r = rig(quiet()
+        .consecutive_failures(1)
+        .half_open_permits(1)
+        .success_threshold(1)
+        .max_half_open(secs(30))
+        .exponential_backoff(2.0, secs(600)));
+    r.trip();
+    r.to_half_open();
+    let _stuck = r.breaker.try_acquire().unwrap();
+    r.clock.advance(secs(30));
+    let t = reject(&r.breaker);
+    assert_eq!((t.state(), t.retry_after()), (State::Open, Some(secs(20))), "the second wait is doubled");
+    assert_eq!(r.events.take().pop().unwrap().reason, Reason::HalfOpenTimeout);
+    assert_eq!(reopen(&r), secs(40), "and the next one doubles again");
+}
+
+#[test]
 fn jitter_spreads_each_wait_within_its_bounds() {
     let jitter = 0.25;
     let r = rig(quiet()
