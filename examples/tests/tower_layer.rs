@@ -2,7 +2,8 @@
 //! and the tonic-health server of the gRPC example reached through a tonic `Channel`.
 //!
 //! What is proved: every service a layer builds (and every clone) shares one breaker; an open
-//! breaker rejects in `call`, never in `poll_ready`, and never reaches the server; a half-open
+//! breaker rejects in `call`, never in `poll_ready`, and never reaches the server; a rejection
+//! is decided when `call` happens, not kept from `poll_ready`; a half-open
 //! probe slot taken in `poll_ready` is given back when the service is dropped without calling;
 //! the HTTP and gRPC classifiers read real responses (and real transport errors) correctly.
 
@@ -178,6 +179,27 @@ async fn an_open_breaker_rejects_in_call_not_in_poll_ready() {
     assert!(matches!(poll_ready_now(&mut svc), Poll::Ready(Ok(()))));
     assert_eq!(svc.breaker().snapshot().permits_in_use, 1, "the second poll took a probe");
     assert_eq!(svc.call(server.request(200)).await.unwrap().status(), 200, "the probe reached the server");
+    assert_eq!(server.hits(), hits + 1);
+}
+
+/// A rejection is never kept from `poll_ready` to `call`: a service readied while open and
+/// called after the wait sends the first probe.
+#[tokio::test]
+async fn a_service_readied_while_open_and_called_after_the_wait_sends_the_probe() {
+    let server = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let registry = registry(&clock, Config::builder().consecutive_failures(1).wait(Duration::from_secs(5)));
+    let mut svc =
+        CircuitBreakerLayer::named(&registry, "late-call").classify(HttpClassifier::new()).layer(http_client());
+    send(&mut svc, server.request(503)).await.unwrap();
+    let breaker = registry.breaker("late-call");
+    assert_eq!(breaker.state(), State::Open);
+    let hits = server.hits();
+
+    assert!(matches!(poll_ready_now(&mut svc), Poll::Ready(Ok(()))), "readied while open");
+    assert_eq!(breaker.snapshot().permits_in_use, 0, "an open breaker gave no permit");
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(svc.call(server.request(200)).await.unwrap().status(), 200, "the call is the probe");
     assert_eq!(server.hits(), hits + 1);
 }
 
