@@ -96,9 +96,7 @@ impl FallbackOn {
     }
 }
 
-/// A `const`, not a `static`: each crate that calls [`Breaker::call`] sees its contents, so the
-/// timeout check folds away.
-const DEFAULT_POLICY: &Policy = &Policy::new();
+static DEFAULT_POLICY: Policy = Policy::new();
 
 pin_project! {
     /// The future of [`Breaker::call`] and [`Breaker::call_with`].
@@ -151,9 +149,9 @@ struct Extras {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl Phase<'_> {
+impl<'a> Phase<'a> {
     /// Ends the call: its permit and extras, if it was running.
-    fn finish(&mut self) -> Option<Running<'_>> {
+    fn finish(&mut self) -> Option<Running<'a>> {
         match std::mem::replace(self, Phase::Done) {
             Phase::Running(running) => Some(running),
             Phase::Start | Phase::Done => None,
@@ -283,11 +281,12 @@ where
         // If the poll unwinds, the permit (a local) records the failure as it drops, and this
         // counts it.
         let unwinding = CountOnUnwind { shared, probe: permit.is_probe(), started };
+        // Done until shown otherwise: a poll after this one unwound is a poll after completion.
+        **this.phase = Phase::Done;
         let polled = this.fut.poll(cx);
         std::mem::forget(unwinding); // it returned: no unwinding
         match polled {
             Poll::Ready(result) => {
-                **this.phase = Phase::Done;
                 shared.finish(permit, started, this.policy.classify.classify(&result));
                 Poll::Ready(result.map_err(CallError::Failed))
             }
@@ -551,7 +550,7 @@ impl Breaker {
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_with(DEFAULT_POLICY, fut)
+        self.call_with(&DEFAULT_POLICY, fut)
     }
 
     /// Runs `fut` through the breaker with `policy`'s timeout and classification.

@@ -149,6 +149,35 @@ fn a_panic_caught_around_the_future_is_a_failure_when_the_future_is_dropped_late
     assert_eq!(db.state(), State::Open, "a panic is a failure, not a cancellation");
 }
 
+#[test]
+fn a_call_polled_again_after_it_finished_or_unwound_panics_without_running_anything() {
+    let clock = ManualClock::new();
+    let db = breaker(&clock, trips_after(3));
+    let polls = AtomicU32::new(0);
+    let polls = &polls;
+    let counted = |panics: bool| {
+        std::future::poll_fn(move |_| {
+            polls.fetch_add(1, Ordering::SeqCst);
+            if panics {
+                panic!("dependency exploded");
+            }
+            Poll::Ready(ok())
+        })
+    };
+    let mut finished = Box::pin(db.call(counted(false)));
+    assert!(poll_once(finished.as_mut()).is_ready());
+    let again = catch_unwind(AssertUnwindSafe(|| poll_once(finished.as_mut()))).unwrap_err();
+    assert_eq!(again.downcast_ref::<&str>(), Some(&"`CallFuture` polled after completion"));
+
+    let mut unwound = Box::pin(db.call(counted(true)));
+    catch_unwind(AssertUnwindSafe(|| poll_once(unwound.as_mut()))).unwrap_err();
+    let again = catch_unwind(AssertUnwindSafe(|| poll_once(unwound.as_mut()))).unwrap_err();
+    assert_eq!(again.downcast_ref::<&str>(), Some(&"`CallFuture` polled after completion"));
+    assert_eq!(polls.load(Ordering::SeqCst), 2, "neither body ran a second time");
+    let snapshot = db.snapshot();
+    assert_eq!((snapshot.calls_in_window, snapshot.failed_calls, snapshot.permits_in_use), (2, 1, 0));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Timeouts
 
