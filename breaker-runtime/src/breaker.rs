@@ -378,11 +378,7 @@ impl Shared {
     /// result when it was one. Every way of running a call (async, blocking, tower) counts here.
     #[inline]
     pub(crate) fn count(&self, probe: bool, outcome: Outcome, started: Option<u64>) {
-        self.metrics.measure(started);
-        self.metrics.outcome(outcome);
-        if probe {
-            self.metrics.probe(Some(outcome));
-        }
+        self.metrics.call(probe, outcome, started);
     }
 
     /// Counts a call that ended without an outcome: a failure if it panicked, otherwise a

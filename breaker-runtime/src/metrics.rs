@@ -137,6 +137,24 @@ impl BreakerMetrics {
         m
     }
 
+    /// Counts a finished call: by outcome, its duration since `started`, and the probe's
+    /// result when it was one. Without a recorder, one check.
+    #[inline]
+    pub(crate) fn call(&self, probe: bool, outcome: Outcome, started: Option<u64>) {
+        if self.live {
+            self.call_live(probe, outcome, started);
+        }
+    }
+
+    #[inline(never)]
+    fn call_live(&self, probe: bool, outcome: Outcome, started: Option<u64>) {
+        self.measure(started);
+        self.outcome(outcome);
+        if probe {
+            self.probe(Some(outcome));
+        }
+    }
+
     #[inline]
     pub(crate) fn outcome(&self, outcome: Outcome) {
         if !self.live {
