@@ -276,6 +276,23 @@ impl CircuitBreaker {
         self.admit_closed().map(|ticket| Permit { breaker: self, ticket })
     }
 
+    /// The healthy half of [`try_acquire_detached`](Self::try_acquire_detached), as
+    /// [`try_acquire_closed`](Self::try_acquire_closed) is of `try_acquire`.
+    ///
+    /// ```
+    /// use breaker_core::{CircuitBreaker, Config, Outcome};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// let permit = breaker.try_acquire_detached_closed().expect("closed");
+    /// breaker.finish_detached(permit, Some(Outcome::Success));
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire_detached_closed().is_none());
+    /// ```
+    #[inline]
+    pub fn try_acquire_detached_closed(&self) -> Option<DetachedPermit> {
+        self.admit_closed().map(DetachedPermit)
+    }
+
     /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
     /// so it can move into a `'static` future.
     #[inline]

@@ -134,9 +134,13 @@ impl<S, C> CircuitBreakerService<S, C> {
         &self.breaker
     }
 
+    /// A permit, or why not: the closed-state check inline, the rest out of line.
     #[inline]
     fn admit(&self) -> Result<DetachedPermit, Rejected> {
-        self.breaker.core().try_acquire_detached()
+        match self.breaker.core().try_acquire_detached_closed() {
+            Some(permit) => Ok(permit),
+            None => self.breaker.core().try_acquire_detached(),
+        }
     }
 }
 
@@ -156,7 +160,10 @@ where
         // caller). A rejection is not kept: `call` decides afresh, since the breaker may have
         // moved on by then and a stale rejection would turn away the first probe after the wait.
         if self.permit.is_none() {
-            self.permit = self.admit().ok();
+            self.permit = match self.breaker.core().try_acquire_detached_closed() {
+                Some(permit) => Some(permit),
+                None => self.breaker.core().try_acquire_detached().ok(),
+            };
         }
         Poll::Ready(Ok(()))
     }
