@@ -82,7 +82,7 @@
 //!
 //! # Observability
 //!
-//! - Metrics: see [`metrics`](crate::metrics) for every name and label.
+//! - Metrics: see [`metrics`] for every name and label.
 //! - Spans: `circuit_breaker_check` (trace, around admission), `primary_request` (debug,
 //!   around a call), `probe_attempt` (info, around a half-open probe), `fallback_execution`
 //!   (info, around a fallback); each with the field `breaker`.

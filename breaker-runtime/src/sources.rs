@@ -18,7 +18,7 @@
 //! - `CIRCUIT_BREAKER_<NAME>__<FIELD>=value` sets one field for one breaker. `<NAME>` is the
 //!   breaker's name in upper case with every character other than a letter or digit replaced
 //!   by `_` (`content-service` → `CONTENT_SERVICE`); `<FIELD>` is a key from
-//!   [`KEYS`](breaker_core::KEYS) in upper case (`FAILURE_RATE`). Both are matched whatever
+//!   [`breaker_core::KEYS`] in upper case (`FAILURE_RATE`). Both are matched whatever
 //!   their case. `DEFAULT` as the name sets the field for every breaker.
 //!
 //! ```text

@@ -2,7 +2,7 @@
 //! side by side with no breaker and with a peer crate.
 //!
 //! For every [scenario](Fault) it starts one loopback dependency per client
-//! ([`flaky::start`](crate::flaky::start)) following the same schedule (healthy, a fault,
+//! ([`crate::flaky::start`]) following the same schedule (healthy, a fault,
 //! healed), drives each [client variant](Variant) at a fixed request rate with bounded
 //! concurrency ([`load::drive`]), and records every call, every request that reached the
 //! dependency and every breaker transition. [`measure`] turns the logs into figures,
