@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breaker_core::{CircuitBreaker, Name, Outcome, Permit, Rejected, Snapshot, State};
+use breaker_core::{CircuitBreaker, DetachedPermit, Name, Outcome, Permit, Rejected, Snapshot, State};
 use pin_project_lite::pin_project;
 use tracing::Instrument;
 
@@ -371,14 +371,24 @@ impl Shared {
     fn finish(&self, permit: Permit<'_>, started: Option<u64>, outcome: Outcome) {
         let probe = permit.is_probe();
         permit.record(outcome);
-        self.count(probe, outcome, started);
+        self.metrics.call(probe, outcome, started);
     }
 
-    /// Counts a call that ended with `outcome`: by outcome, its duration, and the probe's
-    /// result when it was one. Every way of running a call (async, blocking, tower) counts here.
+    /// [`finish`](Self::finish) for a permit held apart from its breaker (the tower layer's).
     #[inline]
-    pub(crate) fn count(&self, probe: bool, outcome: Outcome, started: Option<u64>) {
+    pub(crate) fn finish_detached(&self, permit: DetachedPermit, started: Option<u64>, outcome: Outcome) {
+        let probe = permit.is_probe();
+        self.core.finish_detached(permit, Some(outcome));
         self.metrics.call(probe, outcome, started);
+    }
+
+    /// [`abandoned`](Self::abandoned) for a permit held apart from its breaker.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn abandoned_detached(&self, permit: DetachedPermit, started: Option<u64>, panicked: bool) {
+        let probe = permit.is_probe();
+        self.core.finish_detached(permit, panicked.then_some(Outcome::Failure));
+        self.count_abandoned(probe, started, panicked);
     }
 
     /// Counts a call that ended without an outcome: a failure if it panicked, otherwise a
@@ -386,7 +396,7 @@ impl Shared {
     #[cold]
     pub(crate) fn count_abandoned(&self, probe: bool, started: Option<u64>, panicked: bool) {
         if panicked {
-            self.count(probe, Outcome::Failure, started);
+            self.metrics.call(probe, Outcome::Failure, started);
         } else if probe {
             self.metrics.probe(None);
         }

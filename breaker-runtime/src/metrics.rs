@@ -98,6 +98,7 @@ fn recorder_installed() -> bool {
     metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
 }
 
+#[inline(never)]
 fn record_since(histogram: &Histogram, clock: &quanta::Clock, started: u64) {
     #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
     let seconds = clock.delta_as_nanos(started, clock.raw()) as f64 * 1e-9; // a multiply, not a divide
@@ -203,14 +204,15 @@ impl BreakerMetrics {
     /// Records the duration of a call that [`start`](Self::start)ed at `started`.
     #[inline]
     pub(crate) fn measure(&self, started: Option<u64>) {
-        if let (Some(clock), Some(started)) = (&self.clock, started) {
-            self.record_since(clock, started);
-        }
+        self.record_duration(&self.duration, started);
     }
 
-    #[inline(never)]
-    fn record_since(&self, clock: &quanta::Clock, started: u64) {
-        record_since(&self.duration, clock, started);
+    /// Records into `histogram` the time since `started`, when calls are timed.
+    #[inline]
+    fn record_duration(&self, histogram: &Histogram, started: Option<u64>) {
+        if let (Some(clock), Some(started)) = (&self.clock, started) {
+            record_since(histogram, clock, started);
+        }
     }
 
     /// Counts a fallback run for `kind` (`rejected`, `timeout` or `failure`) and its duration
@@ -224,9 +226,7 @@ impl BreakerMetrics {
             "timeout" => self.fallback_timeout.increment(1),
             _ => self.fallback_failure.increment(1),
         }
-        if let (Some(clock), Some(started)) = (&self.clock, started) {
-            record_since(&self.fallback_duration, clock, started);
-        }
+        self.record_duration(&self.fallback_duration, started);
     }
 
     pub(crate) fn retry(&self) {

@@ -100,9 +100,7 @@ impl<S, C> Drop for CircuitBreakerService<S, C> {
     fn drop(&mut self) {
         // Readied but never called: give the slot back.
         if let Some(permit) = self.permit.take() {
-            let probe = permit.is_probe();
-            self.breaker.core().finish_detached(permit, None);
-            self.breaker.shared.count_abandoned(probe, None, false);
+            self.breaker.shared.abandoned_detached(permit, None, false);
         }
     }
 }
@@ -211,21 +209,12 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             if let KindProj::Called { permit, breaker, started, .. } = this.project().kind.project() {
                 if let Some(permit) = permit.take() {
-                    abandon(breaker, permit, *started);
+                    // Cancelled, or dropped while unwinding.
+                    breaker.shared.abandoned_detached(permit, *started, std::thread::panicking());
                 }
             }
         }
     }
-}
-
-/// The call ended without an outcome: dropped mid-call (cancelled), or while unwinding.
-#[cold]
-#[inline(never)]
-fn abandon(breaker: &Breaker, permit: DetachedPermit, started: Option<u64>) {
-    let panicked = std::thread::panicking();
-    let probe = permit.is_probe();
-    breaker.core().finish_detached(permit, panicked.then_some(Outcome::Failure));
-    breaker.shared.count_abandoned(probe, started, panicked);
 }
 
 pin_project! {
@@ -269,9 +258,7 @@ where
                 let result = ready!(inner.poll(cx));
                 let outcome = classify.classify(&result);
                 if let Some(permit) = permit.take() {
-                    let probe = permit.is_probe();
-                    breaker.core().finish_detached(permit, Some(outcome));
-                    breaker.shared.count(probe, outcome, started.take());
+                    breaker.shared.finish_detached(permit, started.take(), outcome);
                 }
                 Poll::Ready(result.map_err(CallError::Failed))
             }
