@@ -338,16 +338,22 @@ impl CircuitBreaker {
 
     #[inline]
     fn admit(&self) -> Result<Ticket, Rejected> {
-        match self.admit_closed() {
+        let word = Word(self.word.load(Ordering::Acquire));
+        match self.ticket_in(word) {
             Some(ticket) => Ok(ticket),
-            None => self.admit_slow(),
+            None => self.admit_slow(word),
         }
     }
 
     /// Admission in the states that admit without a decision: closed, metrics-only, disabled.
     #[inline]
     fn admit_closed(&self) -> Option<Ticket> {
-        let word = Word(self.word.load(Ordering::Acquire));
+        self.ticket_in(Word(self.word.load(Ordering::Acquire)))
+    }
+
+    /// The ticket for a call seen in `word`'s state, if that state admits without a decision.
+    #[inline]
+    fn ticket_in(&self, word: Word) -> Option<Ticket> {
         let (kind, started) = match word.state() {
             State::Closed | State::MetricsOnly => (Kind::Normal, self.started()),
             State::Disabled => (Kind::Passthrough, UNTIMED),
@@ -356,50 +362,63 @@ impl CircuitBreaker {
         Some(Ticket { generation: word.generation(), kind, started })
     }
 
+    /// Admission in the states that decide: open, forced open, half-open. `word` is the state
+    /// the caller saw; it is reloaded only when the breaker moved on.
     #[cold]
-    fn admit_slow(&self) -> Result<Ticket, Rejected> {
+    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Rejected> {
         loop {
-            let word = Word(self.word.load(Ordering::Acquire));
+            if let Some(ticket) = self.ticket_in(word) {
+                return Ok(ticket);
+            }
             match word.state() {
-                State::Closed | State::MetricsOnly | State::Disabled => return self.admit(),
                 State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, None)),
-                State::Open => {
-                    let until = self.deadline.load(Ordering::Acquire);
-                    // Most rejections are decided by the cheap coarse clock alone.
-                    let (coarse, lag) = self.clock.now_coarse();
-                    if coarse.saturating_add(lag) < until {
-                        // The precise time lies in [coarse, coarse + lag]: never promise more
-                        // than the configured wait.
-                        let after = Duration::from_nanos(until - (coarse + lag));
-                        return Err(self.rejected(RejectReason::Open, Some(after)));
-                    }
-                    let now = self.clock.now_nanos();
-                    if now < until {
-                        let after = Duration::from_nanos(until - now);
-                        return Err(self.rejected(RejectReason::Open, Some(after)));
-                    }
+                State::Open => match self.until_passed(self.deadline.load(Ordering::Acquire)) {
+                    // Never promise more than the configured wait.
+                    Err(left) => return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(left)))),
                     // The wait has passed: the first caller moves the breaker to half-open.
-                    self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now);
-                }
+                    Ok(now) => self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now),
+                },
                 State::HalfOpen => {
                     let permits = self.half_open_permits.load(Ordering::Relaxed);
                     if word.in_flight() < permits {
                         let next = Word::new(State::HalfOpen, word.in_flight() + 1, word.generation());
-                        if self.word.compare_exchange(word.0, next.0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                            let started = self.clock.now_nanos();
-                            return Ok(Ticket { generation: word.generation(), kind: Kind::Probe, started });
+                        match self.word.compare_exchange(word.0, next.0, Ordering::AcqRel, Ordering::Acquire) {
+                            Ok(_) => {
+                                let started = self.clock.now_nanos();
+                                return Ok(Ticket { generation: word.generation(), kind: Kind::Probe, started });
+                            }
+                            Err(actual) => {
+                                word = Word(actual);
+                                continue;
+                            }
                         }
-                        continue;
                     }
-                    let now = self.clock.now_nanos();
-                    if now >= self.deadline.load(Ordering::Acquire) {
+                    match self.until_passed(self.deadline.load(Ordering::Acquire)) {
+                        Err(_) => return Err(self.rejected(RejectReason::HalfOpenFull, None)),
                         // Probes never reported back: reopen rather than wedge.
-                        self.transition_from(word, State::Open, Reason::HalfOpenTimeout, now);
-                        continue;
+                        Ok(now) => self.transition_from(word, State::Open, Reason::HalfOpenTimeout, now),
                     }
-                    return Err(self.rejected(RejectReason::HalfOpenFull, None));
                 }
+                State::Closed | State::MetricsOnly | State::Disabled => {} // admitted above
             }
+            word = Word(self.word.load(Ordering::Acquire));
+        }
+    }
+
+    /// `Ok(now)` once `until` has passed, else `Err(nanoseconds left)`, at most the true
+    /// remainder. Most calls are decided by the cheap coarse clock alone: the precise time lies
+    /// in `[coarse, coarse + lag]`.
+    #[inline]
+    fn until_passed(&self, until: u64) -> Result<u64, u64> {
+        let (coarse, lag) = self.clock.now_coarse();
+        if coarse.saturating_add(lag) < until {
+            return Err(until - (coarse + lag));
+        }
+        let now = self.clock.now_nanos();
+        if now < until {
+            Err(until - now)
+        } else {
+            Ok(now)
         }
     }
 
@@ -424,9 +443,11 @@ impl CircuitBreaker {
     fn finish(&self, ticket: &Ticket, outcome: Option<Outcome>) {
         // The healthy hot path, small enough to inline: a success that is not timed, in a
         // window holding only successes, changes nothing.
+        // An untimed ticket cannot be slow, even if detection was switched on since (`now -
+        // UNTIMED` saturates to 0); `finish_other` settles a timed one.
         if ticket.kind == Kind::Normal
             && outcome == Some(Outcome::Success)
-            && self.slow_nanos.load(Ordering::Relaxed) == 0
+            && ticket.started == UNTIMED
             && self.dirty.load(Ordering::Acquire) == 0
         {
             return;
@@ -443,7 +464,7 @@ impl CircuitBreaker {
                 let slow_nanos = self.slow_nanos.load(Ordering::Relaxed);
                 let needs_clock = slow_nanos != 0 || self.timed_window.load(Ordering::Relaxed) != 0;
                 let now = if needs_clock { self.clock.now_nanos() } else { 0 };
-                let slow = slow_nanos != 0 && now.saturating_sub(ticket.started) >= slow_nanos;
+                let slow = is_slow(slow_nanos, ticket.started, now);
                 let failed = outcome == Outcome::Failure;
                 if !failed && !slow && self.dirty.load(Ordering::Acquire) == 0 {
                     return; // a fast success in a clean window changes nothing
@@ -513,8 +534,7 @@ impl CircuitBreaker {
             let Some(word) = self.release_probe(ticket) else {
                 return;
             };
-            let slow =
-                inner.config.slow_calls().is_some_and(|s| now.saturating_sub(ticket.started) >= nanos(s.duration));
+            let slow = is_slow(self.slow_nanos.load(Ordering::Relaxed), ticket.started, now);
             if outcome == Some(Outcome::Failure) || slow {
                 Some(self.transition(&mut inner, word, State::Open, Reason::ProbeFailed, now))
             } else {
@@ -563,15 +583,12 @@ impl CircuitBreaker {
                 self.deadline.store(now.saturating_add(wait), Ordering::Release);
             }
             State::HalfOpen => {
-                inner.probe_successes = 0;
                 self.deadline.store(now.saturating_add(nanos(inner.config.max_half_open())), Ordering::Release);
             }
             State::MetricsOnly => inner.exceeded = false,
             State::ForcedOpen | State::Disabled => {}
         }
-        if to != State::HalfOpen {
-            inner.probe_successes = 0;
-        }
+        inner.probe_successes = 0;
         if matches!(to, State::Closed | State::MetricsOnly) {
             inner.consecutive_failures = 0;
         }
@@ -690,13 +707,12 @@ impl CircuitBreaker {
 
     fn snapshot_locked(&self, inner: &mut Inner, word: Word, now: u64) -> Snapshot {
         let stats = inner.window.stats(now);
-        let rate = |n: u32| if stats.calls == 0 { 0.0 } else { f64::from(n) / f64::from(stats.calls) };
         let retry_after = (word.state() == State::Open)
             .then(|| Duration::from_nanos(self.deadline.load(Ordering::Acquire).saturating_sub(now)));
         Snapshot {
             state: word.state(),
-            failure_rate: rate(stats.failures),
-            slow_call_rate: rate(stats.slow),
+            failure_rate: stats.failure_rate(),
+            slow_call_rate: stats.slow_rate(),
             calls_in_window: stats.calls,
             failed_calls: stats.failures,
             slow_calls: stats.slow,
@@ -712,6 +728,12 @@ impl CircuitBreaker {
     }
 }
 
+/// True when a call admitted at `started` and finished at `now` counts as slow (`slow_nanos` 0:
+/// detection off).
+fn is_slow(slow_nanos: u64, started: u64, now: u64) -> bool {
+    slow_nanos != 0 && now.saturating_sub(started) >= slow_nanos
+}
+
 fn trip_reason(inner: &mut Inner, now: u64) -> Option<Reason> {
     let config = &inner.config;
     if let Some(threshold) = config.consecutive_failures() {
@@ -724,15 +746,14 @@ fn trip_reason(inner: &mut Inner, now: u64) -> Option<Reason> {
     if stats.calls < minimum || stats.calls == 0 {
         return None;
     }
-    let calls = f64::from(stats.calls);
     if let Some(threshold) = failure_rate {
-        let rate = f64::from(stats.failures) / calls;
+        let rate = stats.failure_rate();
         if rate >= threshold {
             return Some(Reason::FailureRate { rate, threshold });
         }
     }
     if let Some(slow) = slow_calls {
-        let rate = f64::from(stats.slow) / calls;
+        let rate = stats.slow_rate();
         if rate >= slow.rate_threshold {
             return Some(Reason::SlowCallRate { rate, threshold: slow.rate_threshold });
         }

@@ -47,7 +47,7 @@ impl Clock for SystemClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
         // A u64 of nanoseconds lasts 584 years; saturate rather than wrap.
-        u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX)
+        nanos(origin().elapsed())
     }
 }
 
@@ -72,9 +72,7 @@ mod coarse {
         if rc != 0 {
             return None;
         }
-        let secs = u64::try_from(ts.tv_sec).ok()?;
-        let nanos = u64::try_from(ts.tv_nsec).ok()?;
-        secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+        as_nanos(ts)
     }
 
     fn resolution(clock: libc::clockid_t) -> Option<u64> {
@@ -85,6 +83,10 @@ mod coarse {
         if rc != 0 {
             return None;
         }
+        as_nanos(ts)
+    }
+
+    fn as_nanos(ts: libc::timespec) -> Option<u64> {
         u64::try_from(ts.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(ts.tv_nsec).ok()?)
     }
 

@@ -14,12 +14,6 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 /// Locks `mutex`, ignoring poisoning: the breaker's invariants are restored before any code
 /// that could panic runs under the lock, and listeners never run under it.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(loom)]
-    {
-        mutex.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    #[cfg(not(loom))]
-    {
-        mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    // loom's `lock` returns std's `LockResult` too.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -19,6 +19,24 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Failed calls over all calls, 0 for an empty window.
+    pub(crate) fn failure_rate(&self) -> f64 {
+        self.rate(self.failures)
+    }
+
+    /// Slow calls over all calls, 0 for an empty window.
+    pub(crate) fn slow_rate(&self) -> f64 {
+        self.rate(self.slow)
+    }
+
+    fn rate(&self, n: u32) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            f64::from(n) / f64::from(self.calls)
+        }
+    }
+
     fn add(&mut self, failed: bool, slow: bool) {
         self.calls += 1;
         self.failures += u32::from(failed);
