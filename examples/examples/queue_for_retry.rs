@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker_examples::timeline;
+use breaker_examples::{lock, timeline};
 use breaker_runtime::{Config, Registry, RetryQueue, Shutdown};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -35,7 +35,7 @@ fn serve(listener: TcpListener, log: Log) -> JoinHandle<()> {
                 let mut lines = BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(n) = line.strip_prefix("publish ").and_then(|n| n.parse().ok()) {
-                        log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(n);
+                        lock(&log).push(n);
                         if write.write_all(b"ok\n").await.is_err() {
                             return;
                         }
@@ -145,7 +145,7 @@ pub async fn run(count: u64, duration: Duration) -> std::io::Result<Summary> {
     if let Some(task) = broker {
         task.abort();
     }
-    summary.delivered = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    summary.delivered = lock(&log).clone();
     println!(
         "\naccepted {}, delivered {}, in order: {}, duplicated {}, lost {}, left over {}, deepest queue {}",
         summary.accepted,

@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::routing::get;
 use breaker_examples::flaky::{self, Behaviour, Post, Schedule};
 use breaker_examples::stats::{ms, Latencies};
-use breaker_examples::timeline;
+use breaker_examples::{lock, timeline};
 use breaker_runtime::{circuit_breaker, CallError, Config, Event, Registry, Rejected};
 use tokio::time::Instant;
 
@@ -74,7 +74,7 @@ impl ContentClient {
     pub async fn posts(&self, user: u64) -> Result<Vec<Post>, ClientError> {
         let response = self.http.get(format!("{}/posts/{user}", self.base)).send().await?;
         let posts: Vec<Post> = response.error_for_status()?.json().await?;
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(user, posts.clone());
+        lock(&self.cache).insert(user, posts.clone());
         Ok(posts)
     }
 
@@ -83,7 +83,7 @@ impl ContentClient {
         let counter =
             if error.is_rejected() { &self.counters.fallback_rejected } else { &self.counters.fallback_failed };
         counter.fetch_add(1, Ordering::Relaxed);
-        Ok(self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&user).cloned().unwrap_or_default())
+        Ok(lock(&self.cache).get(&user).cloned().unwrap_or_default())
     }
 
     /// The same call without a breaker: every caller waits out the timeout.
@@ -273,7 +273,7 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
                     let line = timeline::line(started, &t);
                     clear_progress(out, options.progress)?;
                     writeln!(out, "{line}")?;
-                    transitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+                    lock(&transitions).push(line);
                 }
                 continue;
             }
@@ -308,18 +308,9 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
     let without_breaker = std::mem::take(&mut *lock(&tally_without));
     let hits =
         (with_hits.map_or(0, |h| h.load(Ordering::Relaxed)), without_hits.map_or(0, |h| h.load(Ordering::Relaxed)));
-    let summary = Summary {
-        with_breaker,
-        without_breaker,
-        hits,
-        transitions: transitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
-    };
+    let summary = Summary { with_breaker, without_breaker, hits, transitions: lock(&transitions).clone() };
     out.write_all(render(&summary).as_bytes())?;
     Ok(summary)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn clear_progress(out: &mut (dyn Write + Send), progress: bool) -> std::io::Result<()> {

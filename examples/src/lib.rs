@@ -1,6 +1,13 @@
 //! Shared pieces of the runnable examples: a flaky HTTP service whose behaviour follows a
 //! schedule, latency statistics, and the outage harness.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `m`, going on with the data when a panicking holder poisoned it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub mod flaky {
     //! A loopback HTTP service that is healthy, fails, hangs, slows down or goes away on a
     //! schedule.
@@ -134,7 +141,7 @@ pub mod flaky {
         if let Err(status) = behave(&state).await {
             return status;
         }
-        state.messages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(seq);
+        crate::lock(&state.messages).push(seq);
         StatusCode::NO_CONTENT
     }
 

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use breaker_runtime::sources::SourceErrors;
 use breaker_runtime::tower::CircuitBreakerLayer;
 use breaker_runtime::{circuit_breaker, CallError, Event, Registry, State};
 use tokio::time::Instant;
@@ -12,8 +13,9 @@ use tower::util::BoxCloneService;
 use tower::{Layer, ServiceExt};
 use tower_resilience_circuitbreaker as peer;
 
-use super::scenario::Scenario;
+use super::scenario::{Scenario, Tuning};
 use crate::flaky::Post;
+use crate::lock;
 
 /// Which client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,30 @@ pub enum Phase {
     HalfOpen,
 }
 
+impl From<State> for Phase {
+    /// Open and forced open draw as open; disabled and metrics-only admit every call, as closed.
+    fn from(state: State) -> Phase {
+        match state {
+            State::HalfOpen => Phase::HalfOpen,
+            s if s.is_open() => Phase::Open,
+            _ => Phase::Closed,
+        }
+    }
+}
+
+/// A registry whose breakers default to `tuning` and whose every transition is logged to
+/// `transitions` as a [`Phase`].
+pub fn observed_registry(tuning: Tuning, transitions: &Log<Phase>) -> Result<Registry, SourceErrors> {
+    let registry = Registry::builder().default_config(tuning.config()).build()?;
+    let log = transitions.clone();
+    registry.on_event(move |event| {
+        if let Event::Transition(t) = event {
+            log.push(t.to.into());
+        }
+    });
+    Ok(registry)
+}
+
 /// A timestamped log, in seconds since the scenario started.
 #[derive(Debug, Clone)]
 pub struct Log<T> {
@@ -88,14 +114,21 @@ impl<T: Clone> Log<T> {
     /// Appends `value` now.
     pub fn push(&self, value: T) {
         let at = self.started.elapsed().as_secs_f64();
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((at, value));
+        lock(&self.entries).push((at, value));
     }
 
     /// Everything logged so far, in time order.
     pub fn entries(&self) -> Vec<(f64, T)> {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut entries = lock(&self.entries).clone();
         entries.sort_by(|a, b| a.0.total_cmp(&b.0));
         entries
+    }
+}
+
+impl Log<()> {
+    /// When each entry was logged, in time order.
+    pub fn times(&self) -> Vec<f64> {
+        self.entries().into_iter().map(|(t, ())| t).collect()
     }
 }
 
@@ -151,6 +184,9 @@ impl Target {
 pub struct AttributeClient {
     target: Arc<Target>,
     registry: Registry,
+    /// Call the 2 s site ([`posts_quick_timeout`](Self::posts_quick_timeout)) rather than the
+    /// 10 s one: set when the scenario's timeout is under 10 s.
+    quick_timeout: bool,
 }
 
 impl AttributeClient {
@@ -185,6 +221,15 @@ impl AttributeClient {
     )]
     async fn posts_quick_timeout(&self, user: u64) -> Result<Served, FetchError> {
         self.target.fetch(user).await.map(|_| Served::Fresh)
+    }
+
+    /// The user's posts through the site matching the scenario's timeout.
+    async fn get(&self, user: u64) -> Result<Served, FetchError> {
+        if self.quick_timeout {
+            self.posts_quick_timeout(user).await
+        } else {
+            self.posts(user).await
+        }
     }
 
     async fn fallback(&self, _user: u64, error: CallError<FetchError>) -> Result<Served, FetchError> {
@@ -231,8 +276,6 @@ pub struct Instrumented {
     pub transitions: Log<Phase>,
     /// Our breaker, for the leftover permit check (none for the peer and no breaker).
     pub breaker: Option<breaker_runtime::Breaker>,
-    /// The registry of our breaker (kept alive for the event callback).
-    pub registry: Option<Registry>,
 }
 
 impl Client {
@@ -240,39 +283,24 @@ impl Client {
     pub fn build(variant: Variant, scenario: &Scenario, base: String, started: Instant) -> Instrumented {
         let target = Arc::new(Target::new(base, scenario.timeout, started));
         let transitions = Log::new(started);
-        let ours = || {
-            let registry = Registry::builder()
-                .default_config(scenario.tuning.config())
-                .build()
-                .expect("the scenario's tuning is valid");
-            let log = transitions.clone();
-            registry.on_event(move |event| {
-                if let Event::Transition(t) = event {
-                    log.push(match t.to {
-                        State::Closed | State::Disabled | State::MetricsOnly => Phase::Closed,
-                        State::Open | State::ForcedOpen => Phase::Open,
-                        State::HalfOpen => Phase::HalfOpen,
-                    });
-                }
-            });
-            registry
-        };
-        let (client, breaker, registry) = match variant {
-            Variant::NoBreaker => (Client::NoBreaker(target.clone()), None, None),
+        let ours = || observed_registry(scenario.tuning, &transitions).expect("the scenario's tuning is valid");
+        let (client, breaker) = match variant {
+            Variant::NoBreaker => (Client::NoBreaker(target.clone()), None),
             Variant::Attribute => {
                 let registry = ours();
                 registry
                     .configure(AttributeClient::BREAKER, scenario.tuning.config())
                     .expect("the scenario's tuning is valid");
                 let breaker = registry.breaker(AttributeClient::BREAKER);
-                let client = AttributeClient { target: target.clone(), registry: registry.clone() };
-                (Client::Attribute(client), Some(breaker), Some(registry))
+                let quick_timeout = scenario.timeout < Duration::from_secs(10);
+                let client = AttributeClient { target: target.clone(), registry, quick_timeout };
+                (Client::Attribute(client), Some(breaker))
             }
             Variant::TowerLayer => {
                 let registry = ours();
                 let breaker = registry.breaker("tower");
                 let service = CircuitBreakerLayer::new(breaker.clone()).layer(fetch_service(target.clone()));
-                (Client::TowerLayer(service), Some(breaker), Some(registry))
+                (Client::TowerLayer(service), Some(breaker))
             }
             Variant::Peer => {
                 let t = scenario.tuning;
@@ -295,10 +323,10 @@ impl Client {
                     })
                     .build()
                     .expect("the scenario's tuning is valid for tower-resilience");
-                (Client::Peer(layer.layer_fn(fetch_service(target.clone()))), None, None)
+                (Client::Peer(layer.layer_fn(fetch_service(target.clone()))), None)
             }
         };
-        Instrumented { client, target, transitions, breaker, registry }
+        Instrumented { client, target, transitions, breaker }
     }
 
     /// Which variant this is.
@@ -311,19 +339,15 @@ impl Client {
         }
     }
 
-    /// One call, as the caller sees it. `quick_timeout` picks the attribute's 2 s site.
-    pub async fn call(self, user: u64, quick_timeout: bool) -> Served {
+    /// One call, as the caller sees it.
+    pub async fn call(self, user: u64) -> Served {
         let fallback = |rejected: bool| if rejected { Served::FallbackRejected } else { Served::FallbackFailed };
         match self {
             Client::NoBreaker(target) => match target.fetch_within_timeout(user).await {
                 Ok(_) => Served::Fresh,
                 Err(_) => Served::Error,
             },
-            Client::Attribute(client) => {
-                let result =
-                    if quick_timeout { client.posts_quick_timeout(user).await } else { client.posts(user).await };
-                result.unwrap_or(Served::Error)
-            }
+            Client::Attribute(client) => client.get(user).await.unwrap_or(Served::Error),
             Client::TowerLayer(service) => match service.oneshot(user).await {
                 Ok(()) => Served::Fresh,
                 Err(e) => fallback(e.is_rejected()),

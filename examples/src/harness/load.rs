@@ -45,7 +45,6 @@ pub async fn drive(
     duration: Duration,
     timeout: Duration,
     started: Instant,
-    quick_timeout: bool,
 ) -> Run {
     let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let total = (duration.as_secs_f64() * f64::from(rate)) as u64;
@@ -65,7 +64,7 @@ pub async fn drive(
         in_flight.fetch_add(1, Ordering::SeqCst);
         tasks.spawn(async move {
             let t = Instant::now();
-            let served = client.call(i % 16, quick_timeout).await;
+            let served = client.call(i % 16).await;
             calls.push((t.elapsed(), served));
             in_flight.fetch_sub(1, Ordering::SeqCst);
             drop(slot);

@@ -93,17 +93,12 @@ pub async fn run_scenario(scenario: Scenario) -> std::io::Result<ScenarioReport>
     let started = Instant::now() + Duration::from_millis(300);
     if scenario.fault == Fault::Queue {
         let producers = queue::run(&scenario, started).await?;
-        return Ok(ScenarioReport {
-            scenario,
-            clients: Vec::new(),
-            producers: producers.into_iter().map(|p| p.0).collect(),
-        });
+        return Ok(ScenarioReport { scenario, clients: Vec::new(), producers });
     }
     let mut runs = Vec::new();
     for variant in Variant::ALL {
         let dependency = flaky::start(scenario.schedule.clone(), started).await?;
         let built = client::Client::build(variant, &scenario, format!("http://{}", dependency.flaky.addr), started);
-        let quick = scenario.timeout < Duration::from_secs(10);
         let drive = tokio::spawn(load::drive(
             built.client.clone(),
             scenario.rate,
@@ -111,7 +106,6 @@ pub async fn run_scenario(scenario: Scenario) -> std::io::Result<ScenarioReport>
             scenario.duration,
             scenario.timeout,
             started,
-            quick,
         ));
         runs.push((variant, built, dependency, drive));
     }
@@ -120,7 +114,7 @@ pub async fn run_scenario(scenario: Scenario) -> std::io::Result<ScenarioReport>
         let run = drive.await.map_err(std::io::Error::other)?;
         dependency.stop().await?;
         let permits = built.breaker.as_ref().map(|b| b.snapshot().permits_in_use);
-        let attempts = built.target.attempts.entries().into_iter().map(|(t, ())| t).collect();
+        let attempts = built.target.attempts.times();
         clients.push(measure::measure(&scenario, variant, run, attempts, built.transitions.entries(), permits));
     }
     Ok(ScenarioReport { scenario, clients, producers: Vec::new() })

@@ -5,25 +5,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker_runtime::{Event, Registry, RetryQueue, Shutdown, State};
+use breaker_runtime::{RetryQueue, Shutdown};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::client::{Log, Phase};
+use super::client::{observed_registry, Log};
 use super::measure::{delivery, QueueMeasured};
 use super::scenario::Scenario;
 use crate::flaky::{self, Dependency};
+use crate::lock;
 
 /// How long shutdown may keep delivering what is still queued.
 const DRAIN: Duration = Duration::from_secs(15);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs both producers against their own brokers; returns their figures and the attempt logs.
-pub async fn run(scenario: &Scenario, started: Instant) -> std::io::Result<Vec<(QueueMeasured, Vec<f64>)>> {
+/// Runs both producers against their own brokers; returns their figures.
+pub async fn run(scenario: &Scenario, started: Instant) -> std::io::Result<Vec<QueueMeasured>> {
     let queued = flaky::start(scenario.schedule.clone(), started).await?;
     let direct = flaky::start(scenario.schedule.clone(), started).await?;
     let (a, b) = tokio::join!(with_queue(scenario, started, &queued), without_queue(scenario, started, &direct));
@@ -67,24 +64,45 @@ fn drained_after(samples: &[(f64, u64, u64, usize)], heal: f64) -> Option<Durati
     samples.iter().find(|(t, .., depth)| *t >= heal && *depth <= 1).map(|(t, ..)| Duration::from_secs_f64(t - heal))
 }
 
-async fn with_queue(
+/// The figures both producers measure alike: what reached the broker of what was `accepted`,
+/// and how many delivery attempts per second the broker saw during the fault. The fields only
+/// one producer has are left zero or empty, for it to set.
+fn measured(
+    label: &'static str,
     scenario: &Scenario,
-    started: Instant,
+    produced: u64,
+    accepted: &[u64],
     broker: &Dependency,
-) -> std::io::Result<(QueueMeasured, Vec<f64>)> {
-    let registry =
-        Registry::builder().default_config(scenario.tuning.config()).build().map_err(std::io::Error::other)?;
+    attempts: &Log<()>,
+    samples: Vec<(f64, u64, u64, usize)>,
+) -> QueueMeasured {
+    let received = lock(&broker.messages).clone();
+    let (delivered, in_order, duplicated, lost) = delivery(accepted, &received);
+    let (start, heal) = (scenario.fault_start.as_secs_f64(), scenario.heal.as_secs_f64());
+    let fault = attempts.times().into_iter().filter(|t| *t >= start && *t < heal).count();
+    QueueMeasured {
+        label,
+        produced,
+        accepted: accepted.len() as u64,
+        refused: 0,
+        delivered,
+        in_order,
+        duplicated,
+        lost,
+        fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
+        drained_after_heal: None,
+        max_depth: 0,
+        queue_left: 0,
+        tasks_left: 0,
+        permits_left: None,
+        transitions: Vec::new(),
+        samples,
+    }
+}
+
+async fn with_queue(scenario: &Scenario, started: Instant, broker: &Dependency) -> std::io::Result<QueueMeasured> {
     let transitions = Log::new(started);
-    let log = transitions.clone();
-    registry.on_event(move |event| {
-        if let Event::Transition(t) = event {
-            log.push(match t.to {
-                State::Open | State::ForcedOpen => Phase::Open,
-                State::HalfOpen => Phase::HalfOpen,
-                _ => Phase::Closed,
-            });
-        }
-    });
+    let registry = observed_registry(scenario.tuning, &transitions).map_err(std::io::Error::other)?;
     let breaker = registry.breaker("broker");
     let http = reqwest::Client::builder().timeout(scenario.timeout).build().map_err(std::io::Error::other)?;
     let url = broker_url(broker);
@@ -124,39 +142,20 @@ async fn with_queue(
     let queue_left = handed_back.len() + queue.depth();
 
     let accepted = std::mem::take(&mut *lock(&accepted));
-    let received = lock(&broker.messages).clone();
-    let (delivered, in_order, duplicated, lost) = delivery(&accepted, &received);
-    let heal = scenario.heal.as_secs_f64();
-    let attempts: Vec<f64> = attempts.entries().into_iter().map(|(t, ())| t).collect();
-    let fault = attempts.iter().filter(|t| **t >= scenario.fault_start.as_secs_f64() && **t < heal).count();
-    Ok((
-        QueueMeasured {
-            label: "RetryQueue + breaker",
-            produced: total,
-            accepted: accepted.len() as u64,
-            refused,
-            delivered,
-            in_order,
-            duplicated,
-            lost,
-            fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
-            drained_after_heal: drained_after(&samples, heal),
-            max_depth: samples.iter().map(|s| s.3).max().unwrap_or(0),
-            queue_left,
-            tasks_left: 0,
-            permits_left: Some(breaker.snapshot().permits_in_use),
-            transitions: transitions.entries(),
-            samples,
-        },
-        attempts,
-    ))
+    let drained_after_heal = drained_after(&samples, scenario.heal.as_secs_f64());
+    let max_depth = samples.iter().map(|s| s.3).max().unwrap_or(0);
+    Ok(QueueMeasured {
+        refused,
+        drained_after_heal,
+        max_depth,
+        queue_left,
+        permits_left: Some(breaker.snapshot().permits_in_use),
+        transitions: transitions.entries(),
+        ..measured("RetryQueue + breaker", scenario, total, &accepted, broker, &attempts, samples)
+    })
 }
 
-async fn without_queue(
-    scenario: &Scenario,
-    started: Instant,
-    broker: &Dependency,
-) -> std::io::Result<(QueueMeasured, Vec<f64>)> {
+async fn without_queue(scenario: &Scenario, started: Instant, broker: &Dependency) -> std::io::Result<QueueMeasured> {
     let http = reqwest::Client::builder().timeout(scenario.timeout).build().map_err(std::io::Error::other)?;
     let url = broker_url(broker);
     let attempts = Log::<()>::new(started);
@@ -199,30 +198,9 @@ async fn without_queue(
 
     let mut accepted = std::mem::take(&mut *lock(&accepted));
     accepted.sort_unstable();
-    let received = lock(&broker.messages).clone();
-    let (delivered, in_order, duplicated, lost) = delivery(&accepted, &received);
-    let heal = scenario.heal.as_secs_f64();
-    let attempts: Vec<f64> = attempts.entries().into_iter().map(|(t, ())| t).collect();
-    let fault = attempts.iter().filter(|t| **t >= scenario.fault_start.as_secs_f64() && **t < heal).count();
-    Ok((
-        QueueMeasured {
-            label: "direct, no breaker",
-            produced: total,
-            accepted: accepted.len() as u64,
-            refused: refused.load(Ordering::Relaxed),
-            delivered,
-            in_order,
-            duplicated,
-            lost,
-            fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
-            drained_after_heal: None,
-            max_depth: 0,
-            queue_left: 0,
-            tasks_left,
-            permits_left: None,
-            transitions: Vec::new(),
-            samples,
-        },
-        attempts,
-    ))
+    Ok(QueueMeasured {
+        refused: refused.load(Ordering::Relaxed),
+        tasks_left,
+        ..measured("direct, no breaker", scenario, total, &accepted, broker, &attempts, samples)
+    })
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::client::{Phase, Variant};
 use super::ScenarioReport;
+use crate::stats::Latencies;
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 110.0;
@@ -192,22 +193,18 @@ fn rate(times: impl Iterator<Item = f64>, duration: f64) -> Vec<(f64, f64)> {
 /// The p99 caller latency in milliseconds of calls started in each bucket.
 fn p99(calls: &[super::load::Call], duration: f64) -> Vec<(f64, f64)> {
     let n = (duration / BUCKET).ceil() as usize;
-    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); n.max(1)];
+    let mut buckets = vec![Latencies::default(); n.max(1)];
     for c in calls {
         if let Some(b) = buckets.get_mut((c.at / BUCKET) as usize) {
-            b.push(c.latency.as_secs_f64() * 1000.0);
+            b.record(c.latency);
         }
     }
     buckets
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(i, mut b)| {
-            if b.is_empty() {
-                return ((i as f64 + 0.5) * BUCKET, f64::NAN);
-            }
-            b.sort_by(f64::total_cmp);
-            let k = ((b.len() - 1) as f64 * 0.99).round() as usize;
-            ((i as f64 + 0.5) * BUCKET, b[k])
+        .map(|(i, b)| {
+            let p99 = if b.is_empty() { f64::NAN } else { b.quantile(0.99).as_secs_f64() * 1000.0 };
+            ((i as f64 + 0.5) * BUCKET, p99)
         })
         .collect()
 }
