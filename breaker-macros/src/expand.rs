@@ -180,7 +180,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
                 if p.by_ref {
                     fallback_args.push(name.clone());
                 } else {
-                    let copy = format_ident!("__breaker_arg_{}", p.label, span = here);
+                    let copy = format_ident!("__breaker_arg_{}", p.ident, span = here);
                     prelude.extend(quote_spanned!(p.span=> let #copy = ::core::clone::Clone::clone(&#name);));
                     fallback_args.push(copy.to_token_stream());
                 }
@@ -230,7 +230,7 @@ fn reborrow_moved_params(body: &mut [Stmt], function: &Function) {
         let Stmt::Local(syn::Local { init: Some(init), .. }) = stmt else { continue };
         let syn::Expr::Path(path) = &*init.expr else { continue };
         let Some(ident) = path.path.get_ident() else { continue };
-        let moved = function.params.iter().any(|p| p.mut_ref && *ident == p.label);
+        let moved = function.params.iter().any(|p| p.mut_ref && *ident == p.ident);
         if moved && init.diverge.is_none() {
             let name = ident.clone();
             *init.expr = syn::Expr::Verbatim(quote!(&mut *#name));

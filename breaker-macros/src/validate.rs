@@ -29,8 +29,9 @@ pub(crate) enum Shape {
 pub(crate) struct Param {
     /// The binding: the parameter's identifier or the `self` token.
     pub(crate) name: TokenStream,
-    /// The identifier to build generated names from (`self` for the receiver).
-    pub(crate) label: String,
+    /// The identifier to build generated names from (`self` for the receiver). An `Ident`, not
+    /// its text: `format_ident!` drops the `r#` of a raw identifier only from an `Ident`.
+    pub(crate) ident: syn::Ident,
     /// `mut` on the binding (`mut user: UserId`).
     pub(crate) mutable: bool,
     /// A reference (`&T`, `&mut T`, `&self`): passed on as is. Anything else is owned and
@@ -102,38 +103,34 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
         let param = match input {
             FnArg::Receiver(r) => Param {
                 name: r.self_token.to_token_stream(),
-                label: "self".to_owned(),
+                ident: syn::Ident::from(r.self_token),
                 mutable: r.mutability.is_some(),
-                by_ref: matches!(*r.ty, Type::Reference(_)),
-                mut_ref: matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some()),
+                by_ref: is_ref(&r.ty),
+                mut_ref: is_mut_ref(&r.ty),
                 span: r.span(),
                 tokens: r.to_token_stream(),
             },
-            FnArg::Typed(t) => {
-                let by_ref = matches!(*t.ty, Type::Reference(_));
-                let mut_ref = matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some());
-                match &*t.pat {
-                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Param {
-                        name: p.ident.to_token_stream(),
-                        label: p.ident.to_string(),
-                        mutable: p.mutability.is_some(),
-                        by_ref,
-                        mut_ref,
-                        span: t.span(),
-                        tokens: t.to_token_stream(),
-                    },
-                    other => {
-                        if needs_params {
-                            let what = if args.fallback.is_some() { "`fallback`" } else { "`retry`" };
-                            errors.spanned(
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Param {
+                    name: p.ident.to_token_stream(),
+                    ident: p.ident.clone(),
+                    mutable: p.mutability.is_some(),
+                    by_ref: is_ref(&t.ty),
+                    mut_ref: is_mut_ref(&t.ty),
+                    span: t.span(),
+                    tokens: t.to_token_stream(),
+                },
+                other => {
+                    if needs_params {
+                        let what = if args.fallback.is_some() { "`fallback`" } else { "`retry`" };
+                        errors.spanned(
                                 other,
                                 format_args!("{what} needs every argument bound to a plain name; bind this argument to a name and destructure it in the body"),
                             );
-                        }
-                        continue;
                     }
+                    continue;
                 }
-            }
+            },
         };
         params.push(param);
     }
@@ -143,18 +140,26 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
             errors.at(retry.span, "`retry` needs an `async fn`: a blocking function cannot wait between attempts");
         }
         for p in &params {
-            if p.label == "self" && !p.by_ref {
+            if p.ident == "self" && !p.by_ref {
                 errors.at(p.span, "`retry` cannot re-run a method that takes `self` by value: take `&self` instead");
             } else if p.mut_ref {
                 errors.spanned(
                     &p.tokens,
-                    format_args!("`retry` cannot re-run a function that takes `{}` by `&mut`: each attempt would need its own mutable borrow; take a shared reference or an owned, cloneable value", p.label),
+                    format_args!("`retry` cannot re-run a function that takes `{}` by `&mut`: each attempt would need its own mutable borrow; take a shared reference or an owned, cloneable value", p.ident),
                 );
             }
         }
     }
 
     Some(Function { shape, ret, params, ident: sig.ident.clone() })
+}
+
+fn is_ref(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(_))
+}
+
+fn is_mut_ref(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(r) if r.mutability.is_some())
 }
 
 /// Runs the attribute's configuration through the same builder the runtime uses and reports

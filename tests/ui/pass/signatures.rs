@@ -1,6 +1,6 @@
 //! Generics, where clauses, `impl Trait` in arguments and return, elided and explicit
 //! lifetimes, references passed to a fallback, `mut` bindings, inner attributes, `?` and
-//! early `return`.
+//! early `return`, raw identifiers as owned arguments cloned for a fallback and for retries.
 use std::fmt::Display;
 
 use breaker_runtime::{circuit_breaker, CallError, Rejected};
@@ -97,6 +97,15 @@ impl<T: Clone + Send + Sync> Wrapper<T> {
     async fn fallback(&self, key: T, _: CallError<Error>) -> Result<T, Error> {
         Ok(key)
     }
+}
+
+#[circuit_breaker(fallback = raw_fallback, retry(attempts = 2, backoff = "1ms"))]
+pub async fn raw_identifiers(r#type: String, r#match: u32) -> Result<String, Error> {
+    Ok(format!("{type}{match}", type = r#type, match = r#match))
+}
+
+async fn raw_fallback(r#type: String, _: u32, _: CallError<Error>) -> Result<String, Error> {
+    Ok(r#type)
 }
 
 fn main() {}
