@@ -101,7 +101,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         None => quote!(::core::option::Option::None),
     };
     let resolve = match &args.registry {
-        Some(expr) => quote!(#site.breaker(::core::option::Option::Some(#private::registry_ref(&(#expr))))),
+        Some(expr) => quote!(#site.breaker(#private::registry_ref(&(#expr)))),
         None => quote!(#site.global()),
     };
     // A call into `__private` spanned entirely at `span` (path, turbofish and parentheses), so

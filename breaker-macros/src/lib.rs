@@ -196,9 +196,10 @@ use proc_macro::TokenStream;
 ///         &[], // the configuration keys, as text: &[("consecutive_failures", "3"), ...]
 ///     );
 ///     const OPTIONS: __private::Options = __private::Options { timeout: None, fallback_on: __private::FALLBACK_ON_ANY, retry: None };
-///     let breaker = SITE.breaker(None); // `Some(registry)` with `registry = ...`
+///     let breaker = SITE.global(); // `SITE.breaker(registry)` with `registry = ...`
 ///     let user_for_fallback = Clone::clone(&user);
-///     let raw = __private::call::<Result<Vec<Post>, ClientError>, _, _>(&breaker, &OPTIONS, __private::DEFAULT_CLASSIFY, async {
+///     let policy = __private::policy(&OPTIONS, __private::DEFAULT_CLASSIFY);
+///     let raw = __private::call::<Result<Vec<Post>, ClientError>, _, _>(&breaker, &policy, async {
 ///         let ret: Result<Vec<Post>, ClientError> = { self.http.get_posts(user).await };
 ///         ret
 ///     })

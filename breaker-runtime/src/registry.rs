@@ -411,6 +411,10 @@ impl Registry {
     /// a configuration for a name sets it; a later site with a different one is reported (a
     /// `warn` log and [`conflicts`](Self::conflicts)), never silently merged.
     pub fn register_attribute_config(&self, name: &Name, config: ConfigBuilder, site: &'static str) {
+        // The common case, a site registering what is already there, under the read lock.
+        if read(&self.inner.layers).attribute.get(name.as_str()).is_some_and(|(existing, _)| *existing == config) {
+            return;
+        }
         let mut layers = write(&self.inner.layers);
         match layers.attribute.get(name.as_str()) {
             Some((existing, _)) if *existing == config => {}
