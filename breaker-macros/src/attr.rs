@@ -67,6 +67,8 @@ pub(crate) struct Args {
     pub(crate) failure_if: Option<ExprPath>,
     pub(crate) krate: Option<Path>,
     pub(crate) config: Vec<ConfigValue>,
+    /// `config`, parsed by the runtime's own builder (cross-field checks run in `validate.rs`).
+    pub(crate) builder: ConfigBuilder,
 }
 
 /// Collects errors, each on its own token.
@@ -273,7 +275,7 @@ fn interpret(args: &mut Args, key: &str, entry: Entry) -> syn::Result<()> {
                 ))
             }
         },
-        _ => args.config.push(config_value(key, &value)?),
+        _ => args.config.push(config_value(key, &value, &mut args.builder)?),
     }
     Ok(())
 }
@@ -357,9 +359,9 @@ fn retry(list: Punctuated<SubEntry, Token![,]>, span: Span) -> syn::Result<Retry
     Ok(Retry { attempts, backoff: backoff.unwrap_or(Duration::from_millis(100)), span })
 }
 
-/// A breaker configuration key: checks the literal's type, then its text with the same parser
-/// the runtime uses (range and cross-field checks run later, in `validate.rs`).
-fn config_value(key: &str, value: &Expr) -> syn::Result<ConfigValue> {
+/// A breaker configuration key: checks the literal's type, then sets its text into `builder`,
+/// the same parser the runtime uses (range and cross-field checks run later, in `validate.rs`).
+fn config_value(key: &str, value: &Expr, builder: &mut ConfigBuilder) -> syn::Result<ConfigValue> {
     let key: &'static str = breaker_core::KEYS.iter().copied().find(|k| *k == key).unwrap_or_default();
     let text = match (kind(key), value) {
         (Kind::Int, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => i.base10_digits().to_owned(),
@@ -375,7 +377,7 @@ fn config_value(key: &str, value: &Expr) -> syn::Result<ConfigValue> {
         _ => return Err(wrong_type(key, value)),
     };
     let tokens = value.to_token_stream();
-    if let Err(e) = ConfigBuilder::new().set(key, &text) {
+    if let Err(e) = builder.set(key, &text) {
         return Err(syn::Error::new_spanned(tokens, e));
     }
     Ok(ConfigValue { key, text, tokens })

@@ -24,7 +24,7 @@ pub(crate) fn expand(args: &Args, function: &Function, mut item: ItemFn) -> Toke
     let sig = &item.sig;
     let mut out = quote!(#(#outer)* #vis #sig);
 
-    if function.shape == Shape::AsyncTrait {
+    let stmts = if function.shape == Shape::AsyncTrait {
         // `{ <stmts>; Box::pin(async move { <body> }) }`: only the async block's statements change.
         if let Some(block) = async_trait_body_mut(&mut item.block) {
             let mut body = std::mem::take(&mut block.block.stmts);
@@ -32,24 +32,16 @@ pub(crate) fn expand(args: &Args, function: &Function, mut item: ItemFn) -> Toke
             let generated = generate(args, function, &body, &private);
             block.block.stmts = vec![Stmt::Expr(syn::Expr::Verbatim(generated), None)];
         }
-        let block = &item.block;
-        item.block.brace_token.surround(&mut out, |tokens| {
-            for attr in &inner {
-                attr.to_tokens(tokens);
-            }
-            for stmt in &block.stmts {
-                stmt.to_tokens(tokens);
-            }
-        });
-        return out;
-    }
-
-    let generated = generate(args, function, &item.block.stmts, &private);
+        let stmts = &item.block.stmts;
+        quote!(#(#stmts)*)
+    } else {
+        generate(args, function, &item.block.stmts, &private)
+    };
     item.block.brace_token.surround(&mut out, |tokens| {
         for attr in &inner {
             attr.to_tokens(tokens);
         }
-        tokens.extend(generated);
+        tokens.extend(stmts);
     });
     out
 }

@@ -7,8 +7,6 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, ExprAsync, FnArg, GenericArgument, ItemFn, Pat, ReturnType, Stmt, Type};
 
-use breaker_core::ConfigBuilder;
-
 use crate::attr::{Args, Errors};
 
 /// How the function's body runs.
@@ -73,7 +71,7 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
     }
     let shape = if sig.asyncness.is_some() {
         Shape::Async
-    } else if async_trait_body(&item.block).is_some() {
+    } else if is_async_trait_body(&item.block) {
         Shape::AsyncTrait
     } else {
         Shape::Blocking
@@ -168,12 +166,7 @@ fn check_config(args: &Args, errors: &mut Errors) {
     if args.config.is_empty() {
         return;
     }
-    let mut builder = ConfigBuilder::new();
-    for c in &args.config {
-        // Each value was parsed on its own in `attr.rs`; this cannot fail.
-        let _ = builder.set(c.key, &c.text);
-    }
-    if let Err(e) = builder.build() {
+    if let Err(e) = args.builder.build() {
         for field in e.errors() {
             match args.config.iter().find(|c| c.key == field.field()) {
                 Some(c) => errors.spanned(&c.tokens, field),
@@ -183,28 +176,30 @@ fn check_config(args: &Args, errors: &mut Errors) {
     }
 }
 
-/// The `async move { .. }` block of `#[async_trait]` output: the body's tail expression is
+/// True when `block` is `#[async_trait]` output: its tail expression is
 /// `Box::pin(async move { .. })` (with any path to `Box`).
-pub(crate) fn async_trait_body(block: &Block) -> Option<&ExprAsync> {
-    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last() else { return None };
-    let Expr::Path(func) = &*call.func else { return None };
-    let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
-        return None;
-    }
-    match call.args.first() {
-        Some(Expr::Async(block)) if block.capture.is_some() => Some(block),
-        _ => None,
-    }
+pub(crate) fn is_async_trait_body(block: &Block) -> bool {
+    block.stmts.last().is_some_and(is_async_trait_tail)
 }
 
-/// The mutable twin of [`async_trait_body`].
+/// The `async move { .. }` block of `#[async_trait]` output, to rewrite.
 pub(crate) fn async_trait_body_mut(block: &mut Block) -> Option<&mut ExprAsync> {
-    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() else { return None };
+    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut().filter(|s| is_async_trait_tail(s)) else {
+        return None;
+    };
     match call.args.first_mut() {
         Some(Expr::Async(block)) => Some(block),
         _ => None,
     }
+}
+
+fn is_async_trait_tail(stmt: &Stmt) -> bool {
+    let Stmt::Expr(Expr::Call(call), None) = stmt else { return false };
+    let Expr::Path(func) = &*call.func else { return false };
+    let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    segments.ends_with(&["Box".to_owned(), "pin".to_owned()])
+        && call.args.len() == 1
+        && matches!(call.args.first(), Some(Expr::Async(block)) if block.capture.is_some())
 }
 
 /// `R` in `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`.
@@ -267,8 +262,8 @@ mod tests {
     #[test]
     fn recognises_async_trait_output() {
         let block: Block = syn::parse2(quote!({ Box::pin(async move { 1 }) })).unwrap();
-        assert!(async_trait_body(&block).is_some());
+        assert!(is_async_trait_body(&block));
         let block: Block = syn::parse2(quote!({ Box::pin(async { 1 }) })).unwrap();
-        assert!(async_trait_body(&block).is_none());
+        assert!(!is_async_trait_body(&block));
     }
 }
