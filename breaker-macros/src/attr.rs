@@ -154,20 +154,19 @@ impl RawArgs {
     /// Interprets every entry, collecting errors in `errors`.
     pub(crate) fn into_args(self, errors: &mut Errors) -> Args {
         let mut args = Args::default();
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
         for entry in self.0 {
-            let key = entry.key.unraw().to_string();
-            if seen.contains(&key) {
-                errors.at(entry.key.span(), format_args!("duplicate `circuit_breaker` argument `{key}`"));
+            let text = entry.key.unraw().to_string();
+            if seen.contains(&text.as_str()) {
+                errors.at(entry.key.span(), format_args!("duplicate `circuit_breaker` argument `{text}`"));
                 continue;
             }
-            let known = ARGS.contains(&key.as_str()) || breaker_core::KEYS.contains(&key.as_str());
-            if !known {
-                errors.at(entry.key.span(), unknown("circuit_breaker", &key, all_keys()));
+            let Some(key) = all_keys().find(|k| *k == text) else {
+                errors.at(entry.key.span(), unknown("circuit_breaker", &text, all_keys()));
                 continue;
-            }
-            seen.push(key.clone());
-            if let Err(e) = interpret(&mut args, &key, entry) {
+            };
+            seen.push(key);
+            if let Err(e) = interpret(&mut args, key, entry) {
                 errors.push(e);
             }
         }
@@ -215,7 +214,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-fn interpret(args: &mut Args, key: &str, entry: Entry) -> syn::Result<()> {
+fn interpret(args: &mut Args, key: &'static str, entry: Entry) -> syn::Result<()> {
     let key_span = entry.key.span();
     if key == "retry" {
         return match entry.value {
@@ -242,16 +241,16 @@ fn interpret(args: &mut Args, key: &str, entry: Entry) -> syn::Result<()> {
     };
     match key {
         "name" => {
-            let name = lit_str(&value, "name", "\"content-service\"")?;
+            let name = lit_str(&value, "name")?;
             if name.value().trim().is_empty() {
                 return Err(syn::Error::new(name.span(), "the breaker name must not be empty"));
             }
             args.name = Some(name);
         }
-        "fallback" => args.fallback = Some(path(value, "fallback", "Self::cached_posts")?),
-        "failure_if" => args.failure_if = Some(path(value, "failure_if", "ClientError::is_server_error")?),
+        "fallback" => args.fallback = Some(path(value, "fallback")?),
+        "failure_if" => args.failure_if = Some(path(value, "failure_if")?),
         "fallback_on" => {
-            let lit = lit_str(&value, "fallback_on", "\"rejected\"")?;
+            let lit = lit_str(&value, "fallback_on")?;
             let on = match lit.value().as_str() {
                 "rejected" => FallbackOn::Rejected,
                 "any" => FallbackOn::Any,
@@ -286,7 +285,7 @@ fn example(key: &str) -> &'static str {
         "fallback" => "Self::cached_posts",
         "fallback_on" => "\"rejected\"",
         "registry" => "&REGISTRY",
-        "timeout" | "wait" | "slow_call" => "\"10s\"",
+        "timeout" | "backoff" | "wait" | "slow_call" => "\"10s\"",
         "max_wait" | "max_half_open" => "\"2m\"",
         "failure_if" => "ClientError::is_server_error",
         "crate" => "my_crate::breaker",
@@ -298,28 +297,28 @@ fn example(key: &str) -> &'static str {
     }
 }
 
-fn lit_str(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
+fn lit_str(value: &Expr, key: &str) -> syn::Result<LitStr> {
     match value {
         Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
         other => Err(syn::Error::new(
             other.span(),
-            format_args!("expected a string literal for `{key}`, such as `{key} = {example}`"),
+            format_args!("expected a string literal for `{key}`, such as `{key} = {}`", example(key)),
         )),
     }
 }
 
-fn path(value: Expr, key: &str, example: &str) -> syn::Result<ExprPath> {
+fn path(value: Expr, key: &str) -> syn::Result<ExprPath> {
     match value {
         Expr::Path(p) if p.attrs.is_empty() => Ok(p),
         other => Err(syn::Error::new(
             other.span(),
-            format_args!("expected a path to a function for `{key}`, such as `{key} = {example}`"),
+            format_args!("expected a path to a function for `{key}`, such as `{key} = {}`", example(key)),
         )),
     }
 }
 
 fn duration(value: &Expr, key: &str) -> syn::Result<Spanned<Duration>> {
-    let lit = lit_str(value, key, "\"10s\"")?;
+    let lit = lit_str(value, key)?;
     let parsed = parse_duration(&lit.value()).map_err(|e| syn::Error::new(lit.span(), format_args!("`{key}`: {e}")))?;
     if parsed.is_zero() {
         return Err(syn::Error::new(lit.span(), format_args!("`{key}` must be longer than zero")));
@@ -361,8 +360,7 @@ fn retry(list: Punctuated<SubEntry, Token![,]>, span: Span) -> syn::Result<Retry
 
 /// A breaker configuration key: checks the literal's type, then sets its text into `builder`,
 /// the same parser the runtime uses (range and cross-field checks run later, in `validate.rs`).
-fn config_value(key: &str, value: &Expr, builder: &mut ConfigBuilder) -> syn::Result<ConfigValue> {
-    let key: &'static str = breaker_core::KEYS.iter().copied().find(|k| *k == key).unwrap_or_default();
+fn config_value(key: &'static str, value: &Expr, builder: &mut ConfigBuilder) -> syn::Result<ConfigValue> {
     let text = match (kind(key), value) {
         (Kind::Int, Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => i.base10_digits().to_owned(),
         (Kind::Float, Expr::Lit(ExprLit { lit: Lit::Float(f), .. })) => f.base10_digits().to_owned(),
