@@ -8,6 +8,7 @@ use breaker_core::{Listener, Rejected, State, ThresholdExceeded, Transition};
 use tokio::sync::broadcast;
 
 use crate::metrics::BreakerMetrics;
+use crate::sync::{read, write};
 
 /// Something a breaker did that users may want to alert on.
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ impl Hub {
     }
 
     pub(crate) fn on_event(&self, f: Callback) {
-        let mut callbacks = self.callbacks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut callbacks = write(&self.callbacks);
         *callbacks = callbacks.iter().cloned().chain(std::iter::once(f)).collect();
         drop(callbacks);
         self.listening.store(true, Ordering::Release);
@@ -67,7 +68,7 @@ impl Hub {
         if !self.listening() {
             return;
         }
-        let callbacks = Arc::clone(&self.callbacks.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let callbacks = Arc::clone(&read(&self.callbacks));
         for callback in callbacks.iter() {
             // A panicking subscriber must not take the breaker or the caller down with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&event)));

@@ -104,6 +104,7 @@ mod queue;
 mod registry;
 mod retry;
 pub mod sources;
+mod sync;
 
 #[doc(hidden)]
 pub mod __private {

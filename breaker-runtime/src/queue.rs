@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::breaker::Breaker;
 use crate::error::CallError;
 use crate::metrics::{LABEL_BREAKER, QUEUE_DEPTH, QUEUE_DROPPED};
+use crate::sync::lock;
 
 /// Where queued work waits. The in-memory [`MemoryStore`] is the default; implement this to
 /// persist work across restarts.
@@ -101,7 +102,7 @@ struct Shared<M, S> {
 
 impl<M, S: QueueStore<M>> Shared<M, S> {
     fn store(&self) -> std::sync::MutexGuard<'_, S> {
-        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.store)
     }
 }
 
@@ -232,7 +233,7 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
     pub async fn shutdown(&self, mode: Shutdown) -> Vec<M> {
         let _ = self.stop.send(Some(mode));
         self.shared.wake.notify_one();
-        let worker = self.worker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let worker = lock(&self.worker).take();
         if let Some(worker) = worker {
             match mode {
                 Shutdown::Drain(limit) => {

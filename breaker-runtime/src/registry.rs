@@ -14,6 +14,7 @@ use crate::events::{Event, Hub, RuntimeListener};
 use crate::health::HealthReport;
 use crate::metrics::BreakerMetrics;
 use crate::sources::{self, SourceConfig, SourceError, SourceErrors};
+use crate::sync::{read, write};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -181,14 +182,6 @@ impl RegistryBuilder {
         registry.replace_layers("the combined sources", layers)?;
         Ok(registry)
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 static GLOBAL: OnceLock<Registry> = OnceLock::new();
