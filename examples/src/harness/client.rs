@@ -178,7 +178,7 @@ impl Target {
 
 /// The client with `#[circuit_breaker]` on its method. Its breaker lives in the scenario's own
 /// registry, so every scenario starts fresh; the attribute's settings are the documented
-/// default for the name and the scenario's [`Tuning`](super::Tuning), set in code, overrides
+/// default for the name and the scenario's [`Tuning`], set in code, overrides
 /// them where they differ.
 #[derive(Debug, Clone)]
 pub struct AttributeClient {
