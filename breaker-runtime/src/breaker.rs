@@ -363,6 +363,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: BreakerMetrics,
     pub(crate) hub: Arc<Hub>,
     pub(crate) critical: AtomicBool,
+    /// Clock reading of the last registry lookup, for idle eviction.
+    pub(crate) last_used: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -496,7 +498,8 @@ impl fmt::Debug for Breaker {
 
 impl Breaker {
     pub(crate) fn new(core: CircuitBreaker, metrics: BreakerMetrics, hub: Arc<Hub>) -> Self {
-        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false) }) }
+        let last_used = std::sync::atomic::AtomicU64::new(0);
+        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false), last_used }) }
     }
 
     /// The breaker's name.

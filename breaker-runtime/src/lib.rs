@@ -123,7 +123,9 @@ pub use events::Event;
 pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus};
 pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
-pub use registry::{init_global, Registry, RegistryBuilder};
+pub use registry::{
+    init_global, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN, OVERFLOW_NAME,
+};
 pub use retry::Retry;
 
 pub use breaker_core::{

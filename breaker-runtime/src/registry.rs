@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use breaker_core::{CircuitBreaker, ClockSource, Config, ConfigBuilder, ConfigError, Name, Snapshot, State};
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
 
@@ -55,11 +57,72 @@ impl Layers {
     fn enabled(&self) -> bool {
         self.env.enabled.or(self.file.enabled).unwrap_or(true)
     }
+
+    /// True when some source configures `name` itself: such names come from code or from
+    /// operators, not from request data, so they never count against the capacity.
+    fn names(&self, name: &str) -> bool {
+        self.attribute.contains_key(name)
+            || self.code.contains_key(name)
+            || self.file.for_name(name, false).is_some()
+            || self.env.for_name(name, true).is_some()
+    }
 }
+
+/// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`]).
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// The longest breaker name a registry accepts, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// The name of the breaker that serves names a full registry refused (see
+/// [`Registry::breaker`]).
+pub const OVERFLOW_NAME: &str = "circuit-breaker-overflow";
+
+/// Why [`Registry::try_breaker`] did not hand out a breaker for a new name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameRefused {
+    /// The registry already holds its capacity of breakers.
+    Full {
+        /// The registry's capacity.
+        capacity: usize,
+    },
+    /// The name is longer than [`MAX_NAME_LEN`] bytes.
+    TooLong {
+        /// The name's length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for NameRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameRefused::Full { capacity } => write!(
+                f,
+                "the circuit breaker registry is full ({capacity} breakers); map unbounded input such as paths or tenant ids to a fixed set of names"
+            ),
+            NameRefused::TooLong { len } => {
+                write!(f, "circuit breaker name of {len} bytes is longer than the {MAX_NAME_LEN} allowed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NameRefused {}
 
 struct Inner {
     id: u64,
     breakers: DashMap<Name, Breaker>,
+    /// Breakers in `breakers`, counted as they are inserted and removed (a `DashMap`'s own
+    /// `len` locks every shard).
+    count: AtomicUsize,
+    capacity: usize,
+    /// Serves every new name once the registry is full; created on first need.
+    overflow: OnceLock<Breaker>,
+    overflow_warned: AtomicBool,
+    evict_idle: Option<Duration>,
+    /// Clock reading of the last eviction sweep made to find room.
+    last_sweep: AtomicU64,
     layers: RwLock<Layers>,
     hub: Arc<Hub>,
     clock: ClockSource,
@@ -114,6 +177,8 @@ pub struct RegistryBuilder {
     metrics: Option<bool>,
     env: Option<SourceConfig>,
     file: Option<SourceConfig>,
+    capacity: Option<usize>,
+    evict_idle: Option<Duration>,
 }
 
 impl RegistryBuilder {
@@ -129,16 +194,34 @@ impl RegistryBuilder {
         self
     }
 
-    /// Record metrics (the default). Without them calls are not timed, which saves two clock
-    /// reads per call.
+    /// Record metrics (the default). With `false` the registry's breakers register no series
+    /// and record nothing, and calls are not timed, which saves two clock reads per call.
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.metrics = Some(enabled);
         self
     }
 
-    /// Apply the process environment (`CIRCUIT_BREAKER_*`).
+    /// The most breakers the registry holds ([`DEFAULT_CAPACITY`] unless set). Names that a
+    /// configuration source or an attribute names do not count against it; see
+    /// [`Registry::breaker`] for what a new name gets once the registry is full.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Evicts breakers that have been idle for `idle` when a new name needs room (at most once
+    /// a second) and on [`Registry::evict_idle`]. Idle means: no handle to it is held outside
+    /// the registry, and no lookup asked for it for `idle`. An evicted breaker's state is
+    /// lost; the next lookup creates a fresh one. Off by default.
+    pub fn evict_idle_after(mut self, idle: Duration) -> Self {
+        self.evict_idle = Some(idle);
+        self
+    }
+
+    /// Apply the process environment (`CIRCUIT_BREAKER_*`). Only our own variables are
+    /// decoded: another variable that is not valid UTF-8 is ignored.
     pub fn from_env(self) -> Result<Self, SourceErrors> {
-        let env = sources::from_env_vars(std::env::vars())?;
+        let env = sources::from_env_vars_os(std::env::vars_os())?;
         Ok(self.env_config(env))
     }
 
@@ -172,6 +255,12 @@ impl RegistryBuilder {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 breakers: DashMap::new(),
+                count: AtomicUsize::new(0),
+                capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+                overflow: OnceLock::new(),
+                overflow_warned: AtomicBool::new(false),
+                evict_idle: self.evict_idle,
+                last_sweep: AtomicU64::new(0),
                 layers: RwLock::new(Layers::default()),
                 hub: Arc::new(Hub::new()),
                 clock: self.clock,
@@ -230,41 +319,204 @@ impl Registry {
     }
 
     /// The breaker named `name`, created with its configuration on first use.
+    ///
+    /// Never fails: once the registry holds its [capacity](RegistryBuilder::capacity) of
+    /// breakers, a new name (or one longer than [`MAX_NAME_LEN`]) is served by one shared
+    /// overflow breaker named [`OVERFLOW_NAME`], a warning is logged once and the counter
+    /// `circuit_breaker_registry_overflow_total` counts each such lookup. Use
+    /// [`try_breaker`](Self::try_breaker) to get an error instead.
+    ///
+    /// Names are meant to be a fixed set: one per dependency or endpoint. Never derive them
+    /// from unbounded input (URL paths, user or tenant ids, error messages); map such input to
+    /// a bounded set first:
+    ///
+    /// ```
+    /// use breaker_runtime::Registry;
+    ///
+    /// fn breaker_name(path: &str) -> &'static str {
+    ///     match path.split('/').nth(1) {
+    ///         Some("users") => "user-service",
+    ///         Some("orders") => "order-service",
+    ///         _ => "other",
+    ///     }
+    /// }
+    ///
+    /// let registry = Registry::new();
+    /// for path in ["/users/17", "/users/18", "/orders/5", "/../../etc/passwd"] {
+    ///     registry.breaker(breaker_name(path));
+    /// }
+    /// assert_eq!(registry.snapshots().len(), 3);
+    /// ```
     pub fn breaker(&self, name: impl Into<Name>) -> Breaker {
         let name = name.into();
         if let Some(b) = self.inner.breakers.get(&name) {
+            let b = b.clone();
+            self.touch(&b);
+            return b;
+        }
+        self.create(name, false).unwrap_or_else(|refused| self.overflow(refused))
+    }
+
+    /// The breaker named `name`, or why a new one was refused: the registry is full, or the
+    /// name is too long. An existing breaker is always returned.
+    ///
+    /// ```
+    /// use breaker_runtime::{NameRefused, Registry};
+    ///
+    /// let registry = Registry::builder().capacity(1).build().unwrap();
+    /// assert!(registry.try_breaker("db").is_ok());
+    /// assert!(registry.try_breaker("db").is_ok(), "an existing name is always served");
+    /// assert_eq!(registry.try_breaker("cache").unwrap_err(), NameRefused::Full { capacity: 1 });
+    /// ```
+    pub fn try_breaker(&self, name: impl Into<Name>) -> Result<Breaker, NameRefused> {
+        let name = name.into();
+        if let Some(b) = self.inner.breakers.get(&name) {
+            let b = b.clone();
+            self.touch(&b);
+            return Ok(b);
+        }
+        self.create(name, false)
+    }
+
+    /// The breaker for a name written in code (an attribute's call site): never refused, since
+    /// such names are a fixed set.
+    pub(crate) fn site_breaker(&self, name: Name) -> Breaker {
+        if let Some(b) = self.inner.breakers.get(&name) {
             return b.clone();
         }
-        self.create(name)
+        self.create(name, true).unwrap_or_else(|refused| self.overflow(refused))
+    }
+
+    /// Marks a lookup for idle eviction.
+    #[inline]
+    fn touch(&self, breaker: &Breaker) {
+        if self.inner.evict_idle.is_some() {
+            breaker.shared.last_used.store(self.inner.clock.now_coarse().0, Ordering::Relaxed);
+        }
     }
 
     #[cold]
-    fn create(&self, name: Name) -> Breaker {
-        let (config, enabled) = {
+    fn create(&self, name: Name, from_code: bool) -> Result<Breaker, NameRefused> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(NameRefused::TooLong { len: name.len() });
+        }
+        let (config, enabled, configured) = {
             let layers = read(&self.inner.layers);
+            let configured = from_code || layers.names(&name);
+            if !configured && self.inner.count.load(Ordering::Relaxed) >= self.inner.capacity && !self.make_room() {
+                return Err(NameRefused::Full { capacity: self.inner.capacity });
+            }
             let config = layers.effective(&name).unwrap_or_else(|e| {
                 // Layers are validated when they change, so this only happens for a name whose
                 // layers conflict with each other; fall back rather than fail the call.
                 tracing::error!(breaker = %name, error = %e, "invalid combined configuration; using defaults");
                 Config::default()
             });
-            (config, layers.enabled())
+            (config, layers.enabled(), configured)
         };
-        self.inner
-            .breakers
-            .entry(name.clone())
-            .or_insert_with(|| {
-                let metrics = BreakerMetrics::new(&name, self.inner.metrics);
-                let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
-                let core = CircuitBreaker::new(name.clone(), config)
-                    .with_clock(self.inner.clock.clone())
-                    .with_listener(Arc::new(listener));
-                if !enabled {
-                    core.metrics_only();
+        // Built outside the map's lock, with its events held until it is published: a
+        // listener that calls back into the registry must not find a shard locked.
+        let created = self.build_breaker(name.clone(), config);
+        if !enabled {
+            created.core().metrics_only();
+        }
+        let breaker = match self.inner.breakers.entry(name) {
+            Entry::Occupied(existing) => return Ok(existing.get().clone()), // another thread won
+            Entry::Vacant(slot) => {
+                let count = self.inner.count.fetch_add(1, Ordering::Relaxed);
+                if !configured && count >= self.inner.capacity {
+                    // Racing creators filled the last places first.
+                    self.inner.count.fetch_sub(1, Ordering::Relaxed);
+                    return Err(NameRefused::Full { capacity: self.inner.capacity });
                 }
-                Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
+                slot.insert(created.clone());
+                created
+            }
+        };
+        self.touch(&breaker);
+        breaker.core().release_events();
+        Ok(breaker)
+    }
+
+    fn build_breaker(&self, name: Name, config: Config) -> Breaker {
+        let metrics = BreakerMetrics::new(&name, self.inner.metrics);
+        let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
+        let core = CircuitBreaker::new(name, config)
+            .with_clock(self.inner.clock.clone())
+            .with_listener(Arc::new(listener))
+            .hold_events();
+        Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
+    }
+
+    /// The shared breaker for names a full registry refused.
+    #[cold]
+    fn overflow(&self, refused: NameRefused) -> Breaker {
+        if !self.inner.overflow_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                overflow_breaker = OVERFLOW_NAME,
+                "{refused}; new names now share the breaker `{OVERFLOW_NAME}` (logged once; counted in circuit_breaker_registry_overflow_total)"
+            );
+        }
+        if self.inner.metrics {
+            metrics::counter!(crate::metrics::REGISTRY_OVERFLOW).increment(1);
+        }
+        self.inner
+            .overflow
+            .get_or_init(|| {
+                let config = read(&self.inner.layers).effective(OVERFLOW_NAME).unwrap_or_default();
+                let breaker = self.build_breaker(Name::from(OVERFLOW_NAME), config);
+                breaker.core().release_events();
+                breaker
             })
             .clone()
+    }
+
+    /// Tries to evict idle breakers to make room for a new one; true when there is room now.
+    fn make_room(&self) -> bool {
+        let Some(idle) = self.inner.evict_idle else {
+            return false;
+        };
+        let now = self.inner.clock.now_coarse().0;
+        let last = self.inner.last_sweep.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
+            return false; // swept less than a second ago
+        }
+        self.inner.last_sweep.store(now.max(1), Ordering::Relaxed);
+        self.sweep(idle, now);
+        self.inner.count.load(Ordering::Relaxed) < self.inner.capacity
+    }
+
+    /// Evicts every breaker idle for the time set with
+    /// [`RegistryBuilder::evict_idle_after`] (none when it is not set) and returns how many.
+    /// Call it periodically to keep a registry of short-lived names small.
+    pub fn evict_idle(&self) -> usize {
+        match self.inner.evict_idle {
+            Some(idle) => self.sweep(idle, self.inner.clock.now_coarse().0),
+            None => 0,
+        }
+    }
+
+    fn sweep(&self, idle: Duration, now: u64) -> usize {
+        let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
+        let mut evicted = Vec::new();
+        // The predicate only reads our own atomics; evicted breakers are dropped after the
+        // shard locks are released.
+        self.inner.breakers.retain(|_, b| {
+            // Only the map holds it: no call in flight, no handle cached by a caller.
+            let unheld = Arc::strong_count(&b.shared) == 1;
+            let quiet = now.saturating_sub(b.shared.last_used.load(Ordering::Relaxed)) >= idle;
+            if unheld && quiet {
+                evicted.push(b.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.inner.count.fetch_sub(evicted.len(), Ordering::Relaxed);
+        if !evicted.is_empty() {
+            tracing::debug!(evicted = evicted.len(), "evicted idle circuit breakers");
+        }
+        evicted.len()
     }
 
     /// The breaker named `name`, if it exists.
@@ -272,9 +524,10 @@ impl Registry {
         self.inner.breakers.get(name).map(|b| b.clone())
     }
 
-    /// Every breaker, in name order.
+    /// Every breaker, in name order, with the [overflow](Self::breaker) breaker once it exists.
     pub fn breakers(&self) -> Vec<Breaker> {
         let mut all: Vec<Breaker> = self.inner.breakers.iter().map(|e| e.value().clone()).collect();
+        all.extend(self.inner.overflow.get().cloned());
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -312,7 +565,21 @@ impl Registry {
     /// Removes the named breaker. Handles already held keep working on the removed breaker;
     /// the next lookup creates a fresh one.
     pub fn remove(&self, name: &str) -> Option<Breaker> {
-        self.inner.breakers.remove(name).map(|(_, b)| b)
+        let removed = self.inner.breakers.remove(name).map(|(_, b)| b);
+        if removed.is_some() {
+            self.inner.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// How many breakers the registry holds (not counting the overflow breaker).
+    pub fn len(&self) -> usize {
+        self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// True when the registry holds no breaker.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Sets the code-level configuration for `name`, over the registry default and any
@@ -451,6 +718,13 @@ impl Registry {
 
     /// Calls `f` for every transition, rejection and metrics-only threshold crossing of every
     /// breaker in this registry. A panicking callback is caught.
+    ///
+    /// `f` never runs while a lock of the registry or of a breaker is held, so it may call
+    /// back into the registry. One breaker's transitions reach it one at a time, in the order
+    /// they happened. It runs synchronously on a thread that caused one of them (usually the
+    /// call that tripped the breaker, which waits for it): keep it short, and for slow work
+    /// (sending an alert, writing to a database) use [`subscribe`](Self::subscribe), which
+    /// hands events to an async task instead, or spawn from `f`.
     pub fn on_event(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
         self.inner.hub.on_event(Arc::new(f));
     }

@@ -202,6 +202,57 @@ where
     }
 }
 
+/// Reads `CIRCUIT_BREAKER_*` settings from variables as the OS hands them over
+/// ([`std::env::vars_os`]), as [`from_env_vars`] does. Variables that are not ours are never
+/// decoded, so a neighbour that is not valid UTF-8 is ignored; one of ours that is not valid
+/// UTF-8 is an error naming it.
+///
+/// ```
+/// use std::ffi::OsString;
+/// use breaker_runtime::sources::from_env_vars_os;
+///
+/// let vars = [(OsString::from("CIRCUIT_BREAKER_DB__WAIT"), OsString::from("5s"))];
+/// assert!(from_env_vars_os(vars).unwrap().named.contains_key("DB"));
+/// ```
+pub fn from_env_vars_os(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<SourceConfig, SourceErrors> {
+    let mut ours = Vec::new();
+    let mut errors = Vec::new();
+    for (key, value) in vars {
+        let key = match key.into_string() {
+            Ok(key) if key.starts_with(ENV_PREFIX) => key,
+            Ok(_) => continue,
+            Err(key) => {
+                let lossy = key.to_string_lossy();
+                if lossy.starts_with(ENV_PREFIX) {
+                    let value = value.to_string_lossy().into_owned();
+                    let message = "the variable's name is not valid UTF-8".to_owned();
+                    errors.push(SourceError { location: lossy.into_owned(), value, message });
+                }
+                continue;
+            }
+        };
+        match value.into_string() {
+            Ok(value) => ours.push((key, value)),
+            Err(value) => errors.push(SourceError {
+                location: key,
+                value: value.to_string_lossy().into_owned(),
+                message: "the value is not valid UTF-8".to_owned(),
+            }),
+        }
+    }
+    match from_env_vars(ours) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(SourceErrors { source: "environment".to_owned(), errors }),
+        Err(mut e) => {
+            e.errors.extend(errors);
+            e.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            Err(e)
+        }
+    }
+}
+
 /// Reads a TOML document: a `[default]` table and one table per breaker name.
 ///
 /// # Example
