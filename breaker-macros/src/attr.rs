@@ -438,7 +438,10 @@ mod tests {
         assert!(e.unwrap().to_string().starts_with("`backoff`: must be at most 24h, got "));
         let (args, e) = parse(quote::quote!(wait = "2ns"));
         assert!(e.is_none(), "range checks are the core's, in `validate`");
-        assert_eq!(args.builder.build().unwrap_err().to_string(), "invalid circuit breaker configuration: `wait`: must be at least 1ms, got 2ns");
+        assert_eq!(
+            args.builder.build().unwrap_err().to_string(),
+            "invalid circuit breaker configuration: `wait`: must be at least 1ms, got 2ns"
+        );
     }
 
     #[test]
