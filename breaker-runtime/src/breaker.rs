@@ -280,17 +280,19 @@ where
         let started = shared.metrics.start();
         // If the poll unwinds, the permit (a local) records the failure as it drops, and this
         // counts it.
+        // The classifier too: a panic in it is a failure like one in `fut`.
         let unwinding = CountOnUnwind { shared, probe: permit.is_probe(), started };
         // Done until shown otherwise: a poll after this one unwound is a poll after completion.
         **this.phase = Phase::Done;
-        let polled = this.fut.poll(cx);
-        std::mem::forget(unwinding); // it returned: no unwinding
-        match polled {
+        match this.fut.poll(cx) {
             Poll::Ready(result) => {
-                shared.finish(permit, started, this.policy.classify.classify(&result));
+                let outcome = this.policy.classify.classify(&result);
+                std::mem::forget(unwinding); // they returned: no unwinding
+                shared.finish(permit, started, outcome);
                 Poll::Ready(result.map_err(CallError::Failed))
             }
             Poll::Pending => {
+                std::mem::forget(unwinding); // it returned: no unwinding
                 **this.phase = Phase::Running(Running { permit, started, extras: None });
                 Poll::Pending
             }
@@ -322,6 +324,12 @@ where
 {
     let this = fut.project();
     let shared: &'a Shared = this.shared;
+    if *this.panicked {
+        // An earlier poll unwound and the caller caught it: the call failed, and `fut` must not
+        // run again.
+        abandon(shared, this.phase, true);
+        panic!("`CallFuture` polled after completion");
+    }
     let running = match &mut **this.phase {
         Phase::Running(running) => running,
         Phase::Done => panic!("`CallFuture` polled after completion"),
@@ -352,8 +360,12 @@ where
     let Poll::Ready(result) = polled else {
         return Poll::Pending;
     };
-    let Some(Running { permit, started, .. }) = this.phase.finish() else { unreachable!("running") };
+    // Classified while the call still holds its permit: if the classifier panics, the call is
+    // settled as a failure (by `drop`) like a panic in `fut`.
+    let unwinding = OnUnwind(this.panicked);
     let outcome = this.policy.classify.classify(&result);
+    std::mem::forget(unwinding); // it returned: no unwinding
+    let Some(Running { permit, started, .. }) = this.phase.finish() else { unreachable!("running") };
     shared.finish(permit, started, outcome);
     Poll::Ready(result.map_err(CallError::Failed))
 }
@@ -608,17 +620,27 @@ impl Breaker {
         let since = policy.timeout.map(|_| clock.now_nanos());
         let mut call = BlockingCall { shared, permit: Some(permit), started: shared.metrics.start() };
         let result = span.in_scope(f);
-        let (Some(permit), started) = (call.permit.take(), call.started) else {
-            unreachable!("the permit is taken here, or when `f` unwinds")
+        let timed_out = match (policy.timeout, since) {
+            (Some(after), Some(since)) => {
+                (Duration::from_nanos(clock.now_nanos().saturating_sub(since)) > after).then_some(after)
+            }
+            _ => None,
         };
-        if let (Some(after), Some(since)) = (policy.timeout, since) {
-            if Duration::from_nanos(clock.now_nanos().saturating_sub(since)) > after {
+        // Classified while `call` holds the permit: a panicking classifier fails the call.
+        let outcome = timed_out.is_none().then(|| policy.classify.classify(&result));
+        let (Some(permit), started) = (call.permit.take(), call.started) else {
+            unreachable!("the permit is taken here, or when `f` or the classifier unwinds")
+        };
+        match (outcome, timed_out) {
+            (Some(outcome), _) => {
+                shared.finish(permit, started, outcome);
+                result.map_err(CallError::Failed)
+            }
+            (None, after) => {
                 shared.timed_out(permit, started);
-                return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
+                Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after: after.unwrap_or_default() }))
             }
         }
-        shared.finish(permit, started, policy.classify.classify(&result));
-        result.map_err(CallError::Failed)
     }
 
     /// Runs `fallback` for `error`, recording the fallback's metrics and span.
