@@ -11,6 +11,42 @@ pub const MAX_COUNT_WINDOW: u32 = 1_000_000;
 pub const MAX_TIME_WINDOW: Duration = Duration::from_secs(3600);
 /// Largest number of concurrent half-open probes.
 pub const MAX_HALF_OPEN_PERMITS: u32 = 10_000;
+/// Shortest open `wait`: one millisecond. A shorter wait is a typo (`"2ns"` for `"2s"`), and
+/// a breaker that reopens every few nanoseconds protects nothing.
+pub const MIN_WAIT: Duration = Duration::from_millis(1);
+/// Longest duration any setting takes: 24 hours. Bounds `wait`, `max_wait`, `slow_call`,
+/// `max_half_open` and call timeouts (see [`check_timeout`]); a longer value is almost
+/// certainly a mistake (`"18446744073709551615s"` would leave a breaker open for centuries).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Checks a call timeout (the attribute's `timeout`, a retry's `backoff`) against the bounds
+/// every configuration duration has: longer than zero and at most [`MAX_DURATION`]. `field` names
+/// the setting in the error.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_core::check_timeout;
+///
+/// assert!(check_timeout("timeout", Duration::from_secs(2)).is_ok());
+/// let err = check_timeout("timeout", Duration::from_secs(25 * 3600)).unwrap_err();
+/// assert_eq!(err.to_string(), "`timeout`: must be at most 24h, got 25h");
+/// ```
+pub fn check_timeout(field: &'static str, timeout: Duration) -> Result<(), FieldError> {
+    if timeout.is_zero() {
+        Err(FieldError::new(field, "must be longer than zero".to_owned()))
+    } else if timeout > MAX_DURATION {
+        Err(FieldError::new(field, too_long(timeout)))
+    } else {
+        Ok(())
+    }
+}
+
+/// The message for a duration over [`MAX_DURATION`].
+fn too_long(d: Duration) -> String {
+    format!("must be at most {}, got {}", format_duration(MAX_DURATION), format_duration(d))
+}
 
 /// How the failure and slow-call rates are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +86,19 @@ pub struct SlowCalls {
 /// | `failure_rate` | 0.5 | half the calls failing is an outage, not noise |
 /// | `window` | 100 calls | large enough for a stable rate, small enough to react within seconds at modest traffic |
 /// | `minimum_calls` | 20 | a rate over fewer calls is noise; still lets a breaker trip long before the window fills (Resilience4j's 100 does not) |
-/// | `slow_call` | off | what counts as slow depends on the endpoint |
-/// | `wait` | 60 s | long enough for a restart or failover to finish |
+/// | `slow_call` | off | what counts as slow depends on the endpoint (at most 24 h) |
+/// | `wait` | 60 s | long enough for a restart or failover to finish (1 ms to 24 h) |
 /// | `backoff_multiplier` | 1 (fixed wait) | exponential backoff is opt-in |
-/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff, jitter included |
+/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff, jitter included (at most 24 h) |
 /// | `jitter` | 0 | deterministic unless asked; use 0.1–0.3 with many clients |
 /// | `half_open_permits` | 2 | one probe is a coin toss; two agreeing probes are evidence |
 /// | `success_threshold` | 2 | close only when every probe succeeded |
-/// | `max_half_open` | 120 s | probes that never report back cannot wedge the breaker |
+/// | `max_half_open` | 120 s | probes that never report back cannot wedge the breaker (at most 24 h) |
+///
+/// Every duration is bounded: at most [`MAX_DURATION`] (24 h), `wait` at least [`MIN_WAIT`]
+/// (1 ms), a time window from 1 s to [`MAX_TIME_WINDOW`] (1 h). A value outside its bounds is
+/// an error from [`ConfigBuilder::build`] naming the field and the bound, whether it came from
+/// code, an attribute, a file or the environment.
 ///
 /// # Example
 ///
@@ -457,6 +498,8 @@ impl ConfigBuilder {
                 let rate_threshold = rate.unwrap_or(1.0);
                 if duration.is_zero() {
                     bad("slow_call", "must be longer than zero".to_owned());
+                } else if duration > MAX_DURATION {
+                    bad("slow_call", too_long(duration));
                 }
                 if !(rate_threshold > 0.0 && rate_threshold <= 1.0) {
                     bad("slow_call_rate", format!("must be greater than 0 and at most 1, got {rate_threshold}"));
@@ -465,15 +508,20 @@ impl ConfigBuilder {
             }
         };
         let wait = self.wait.unwrap_or(Duration::from_secs(60));
-        if wait.is_zero() {
-            bad("wait", "must be longer than zero".to_owned());
+        if wait < MIN_WAIT {
+            bad("wait", format!("must be at least {}, got {}", format_duration(MIN_WAIT), format_duration(wait)));
+        } else if wait > MAX_DURATION {
+            bad("wait", too_long(wait));
         }
         let backoff_multiplier = self.backoff_multiplier.unwrap_or(1.0);
         if !(backoff_multiplier.is_finite() && backoff_multiplier >= 1.0) {
             bad("backoff_multiplier", format!("must be a finite number of at least 1, got {backoff_multiplier}"));
         }
-        let max_wait = self.max_wait.unwrap_or_else(|| wait.max(Duration::from_secs(600)));
-        if max_wait < wait {
+        // Unset, it is never the one blamed for a `wait` over the bound.
+        let max_wait = self.max_wait.unwrap_or_else(|| wait.max(Duration::from_secs(600)).min(MAX_DURATION));
+        if max_wait > MAX_DURATION {
+            bad("max_wait", too_long(max_wait));
+        } else if max_wait < wait && wait <= MAX_DURATION {
             bad(
                 "max_wait",
                 format!("{} is shorter than `wait` ({})", format_duration(max_wait), format_duration(wait)),
@@ -499,6 +547,8 @@ impl ConfigBuilder {
         let max_half_open = self.max_half_open.unwrap_or(Duration::from_secs(120));
         if max_half_open.is_zero() {
             bad("max_half_open", "must be longer than zero".to_owned());
+        } else if max_half_open > MAX_DURATION {
+            bad("max_half_open", too_long(max_half_open));
         }
 
         if !errors.is_empty() {
@@ -648,6 +698,15 @@ mod serde_impl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bounds_are_the_documented_ones() {
+        assert_eq!(MIN_WAIT, Duration::from_millis(1));
+        assert_eq!(MAX_DURATION, Duration::from_secs(24 * 3600));
+        assert_eq!(format_duration(MAX_DURATION), "24h");
+        assert!(check_timeout("timeout", Duration::ZERO).is_err());
+        assert!(check_timeout("timeout", MAX_DURATION).is_ok());
+    }
 
     #[test]
     fn defaults_are_documented_values() {

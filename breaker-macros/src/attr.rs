@@ -14,7 +14,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, ExprUnary, Ident, Lit, LitStr, Path, Token, UnOp};
 
-use breaker_core::parse::parse_duration;
+use breaker_core::parse::{format_duration, parse_duration};
 use breaker_core::ConfigBuilder;
 
 /// The arguments that are not breaker configuration, in the order error messages list them.
@@ -323,6 +323,11 @@ fn duration(value: &Expr, key: &str) -> syn::Result<Spanned<Duration>> {
     if parsed.is_zero() {
         return Err(syn::Error::new(lit.span(), format_args!("`{key}` must be longer than zero")));
     }
+    if parsed > breaker_core::MAX_DURATION {
+        // The bound every configuration duration has, worded as `ConfigBuilder::build` words it.
+        let (max, got) = (format_duration(breaker_core::MAX_DURATION), format_duration(parsed));
+        return Err(syn::Error::new(lit.span(), format_args!("`{key}`: must be at most {max}, got {got}")));
+    }
     Ok(Spanned { value: parsed, span: lit.span() })
 }
 
@@ -423,6 +428,20 @@ mod tests {
         let mut errors = Errors::default();
         let args = syn::parse2::<RawArgs>(tokens).unwrap().into_args(&mut errors);
         (args, errors.into_error())
+    }
+
+    #[test]
+    fn durations_over_their_bound_are_errors_naming_the_field_and_the_bound() {
+        let (_, e) = parse(quote::quote!(timeout = "25h"));
+        assert_eq!(e.unwrap().to_string(), "`timeout`: must be at most 24h, got 25h");
+        let (_, e) = parse(quote::quote!(retry(attempts = 3, backoff = "18446744073709551615s")));
+        assert!(e.unwrap().to_string().starts_with("`backoff`: must be at most 24h, got "));
+        let (args, e) = parse(quote::quote!(wait = "2ns"));
+        assert!(e.is_none(), "range checks are the core's, in `validate`");
+        assert_eq!(
+            args.builder.build().unwrap_err().to_string(),
+            "invalid circuit breaker configuration: `wait`: must be at least 1ms, got 2ns"
+        );
     }
 
     #[test]

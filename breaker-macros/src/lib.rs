@@ -110,7 +110,8 @@ use proc_macro::TokenStream;
 ///
 /// Drops a call that runs longer and records a failure. The error type needs
 /// `From<TimedOut>`, unless a fallback with `fallback_on = "any"` handles timeouts. Durations
-/// are a whole number followed by `ns`, `us`, `ms`, `s`, `m` or `h`.
+/// are a whole number followed by `ns`, `us`, `ms`, `s`, `m` or `h`, at most `"24h"`. The
+/// timeout bounds the call, not its fallback.
 ///
 /// ```ignore
 /// #[circuit_breaker(timeout = "2s")]
@@ -163,15 +164,15 @@ use proc_macro::TokenStream;
 /// | `failure_rate` | number in (0, 1], or `"off"` | `failure_rate = 0.5` |
 /// | `window` | `"N calls"` or a whole-second duration | `window = "100 calls"`, `window = "60s"` |
 /// | `minimum_calls` | whole number, at least 1 | `minimum_calls = 20` |
-/// | `slow_call` | duration, or `"off"` | `slow_call = "2s"` |
+/// | `slow_call` | duration up to 24 h, or `"off"` | `slow_call = "2s"` |
 /// | `slow_call_rate` | number in (0, 1] | `slow_call_rate = 0.8` |
-/// | `wait` | duration | `wait = "30s"` |
+/// | `wait` | duration, 1 ms to 24 h | `wait = "30s"` |
 /// | `backoff_multiplier` | number, at least 1 | `backoff_multiplier = 2.0` |
-/// | `max_wait` | duration, at least `wait` | `max_wait = "10m"` |
+/// | `max_wait` | duration, at least `wait`, at most 24 h | `max_wait = "10m"` |
 /// | `jitter` | number in [0, 1) | `jitter = 0.1` |
 /// | `half_open_permits` | whole number, at least 1 | `half_open_permits = 2` |
 /// | `success_threshold` | whole number, at most `half_open_permits` | `success_threshold = 2` |
-/// | `max_half_open` | duration | `max_half_open = "2m"` |
+/// | `max_half_open` | duration up to 24 h | `max_half_open = "2m"` |
 ///
 /// ```ignore
 /// #[circuit_breaker(name = "content-service", consecutive_failures = 3, window = "60s", wait = "30s")]
