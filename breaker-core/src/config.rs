@@ -130,6 +130,7 @@ pub struct Config {
     half_open_permits: u32,
     success_threshold: u32,
     max_half_open: Duration,
+    enabled: bool,
 }
 
 impl Default for Config {
@@ -160,7 +161,14 @@ impl Config {
             half_open_permits: Some(self.half_open_permits),
             success_threshold: Some(self.success_threshold),
             max_half_open: Some(self.max_half_open),
+            enabled: Some(self.enabled),
         }
+    }
+
+    /// False when this breaker is switched off by configuration (`enabled = false`): a
+    /// registry keeps it in the metrics-only state, admitting and measuring every call.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Consecutive failures that open the breaker, or `None` when this trip is off.
@@ -246,6 +254,7 @@ pub struct ConfigBuilder {
     half_open_permits: Option<u32>,
     success_threshold: Option<u32>,
     max_half_open: Option<Duration>,
+    enabled: Option<bool>,
 }
 
 /// The keys [`ConfigBuilder::set`] accepts, as used in attributes, files and the environment.
@@ -263,6 +272,7 @@ pub const KEYS: &[&str] = &[
     "half_open_permits",
     "success_threshold",
     "max_half_open",
+    "enabled",
 ];
 
 impl ConfigBuilder {
@@ -349,6 +359,43 @@ impl ConfigBuilder {
         self
     }
 
+    /// Switches this breaker off (`false`: metrics-only, admitting and measuring every call) or
+    /// on (`true`, the default).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// True when this builder sets `key` (one of [`KEYS`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::Config;
+    ///
+    /// let b = Config::builder().wait(Duration::from_secs(5));
+    /// assert!(b.is_set("wait"));
+    /// assert!(!b.is_set("jitter"));
+    /// ```
+    pub fn is_set(&self, key: &str) -> bool {
+        match key {
+            "consecutive_failures" => self.consecutive_failures.is_some(),
+            "failure_rate" => self.failure_rate.is_some(),
+            "window" => self.window.is_some(),
+            "minimum_calls" => self.minimum_calls.is_some(),
+            "slow_call" => self.slow_call.is_some(),
+            "slow_call_rate" => self.slow_call_rate.is_some(),
+            "wait" => self.wait.is_some(),
+            "backoff_multiplier" => self.backoff_multiplier.is_some(),
+            "max_wait" => self.max_wait.is_some(),
+            "jitter" => self.jitter.is_some(),
+            "half_open_permits" => self.half_open_permits.is_some(),
+            "success_threshold" => self.success_threshold.is_some(),
+            "max_half_open" => self.max_half_open.is_some(),
+            "enabled" => self.enabled.is_some(),
+            _ => false,
+        }
+    }
+
     /// Layers `over` on top of `self`: every field `over` sets wins.
     pub fn merge(mut self, over: &ConfigBuilder) -> Self {
         macro_rules! take {
@@ -367,8 +414,14 @@ impl ConfigBuilder {
             jitter,
             half_open_permits,
             success_threshold,
-            max_half_open
+            max_half_open,
+            enabled
         );
+        // Turning a trip off turns off what depends on it: a layer that switches slow-call
+        // detection off drops a slow-call rate set by a lower layer.
+        if over.slow_call == Some(None) && over.slow_call_rate.is_none() {
+            self.slow_call_rate = None;
+        }
         self
     }
 
@@ -423,6 +476,13 @@ impl ConfigBuilder {
             "half_open_permits" => self.half_open_permits = Some(int(v)?),
             "success_threshold" => self.success_threshold = Some(int(v)?),
             "max_half_open" => self.max_half_open = Some(parse_duration(v).map_err(field)?),
+            "enabled" => {
+                self.enabled = Some(match v.to_ascii_lowercase().as_str() {
+                    "true" | "on" | "yes" => true,
+                    "false" | "off" | "no" => false,
+                    _ => return Err(FieldError::new("enabled", format!("invalid value \"{v}\"; expected `true` or `false`"))),
+                })
+            }
             _ => {
                 return Err(FieldError::new(
                     "",
@@ -568,6 +628,7 @@ impl ConfigBuilder {
             half_open_permits,
             success_threshold,
             max_half_open,
+            enabled: self.enabled.unwrap_or(true),
         })
     }
 }
@@ -675,6 +736,7 @@ mod serde_impl {
                             return Err(de::Error::unknown_field(&key, KEYS));
                         }
                         let text = match map.next_value::<Scalar>()? {
+                            Scalar::Bool(true) if key == "enabled" => "true".to_owned(),
                             Scalar::Bool(true) => {
                                 return Err(de::Error::custom(format!(
                                     "`{key}`: `true` is not a value; give a number or a duration, or `false` to turn it off"
@@ -813,6 +875,20 @@ mod tests {
         assert_eq!(c.wait_for(1), Duration::from_secs(20));
         assert_eq!(c.wait_for(2), Duration::from_secs(35));
         assert_eq!(c.wait_for(u32::MAX), Duration::from_secs(35));
+    }
+
+    #[test]
+    fn switching_slow_calls_off_over_a_default_drops_the_rate_that_needs_them() {
+        let default = Config::builder().slow_call(Duration::from_secs(2)).slow_call_rate(0.5);
+        let mut over = ConfigBuilder::new();
+        over.set("slow_call", "false").unwrap();
+        let merged = default.merge(&over).build().expect("slow calls off, so no rate is needed");
+        assert_eq!(merged.slow_calls(), None);
+        // A layer that sets both keeps its own rate, and the check still applies.
+        let mut both = ConfigBuilder::new();
+        both.set("slow_call", "false").unwrap();
+        both.set("slow_call_rate", "0.3").unwrap();
+        assert!(Config::builder().merge(&both).build().is_err());
     }
 
     #[test]

@@ -293,6 +293,7 @@ fn example(key: &str) -> &'static str {
         "failure_rate" | "slow_call_rate" => "0.5",
         "backoff_multiplier" => "2.0",
         "jitter" => "0.1",
+        "enabled" => "false",
         _ => "5",
     }
 }
@@ -376,6 +377,7 @@ fn config_value(key: &'static str, value: &Expr, builder: &mut ConfigBuilder) ->
             _ => return Err(wrong_type(key, value)),
         },
         (Kind::Duration | Kind::Window, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => s.value(),
+        (Kind::Bool, Expr::Lit(ExprLit { lit: Lit::Bool(b), .. })) => b.value.to_string(),
         (_, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if s.value() == "off" && can_be_off(key) => "off".to_owned(),
         _ => return Err(wrong_type(key, value)),
     };
@@ -391,6 +393,7 @@ enum Kind {
     Float,
     Duration,
     Window,
+    Bool,
 }
 
 fn kind(key: &str) -> Kind {
@@ -398,6 +401,7 @@ fn kind(key: &str) -> Kind {
         "failure_rate" | "slow_call_rate" | "backoff_multiplier" | "jitter" => Kind::Float,
         "slow_call" | "wait" | "max_wait" | "max_half_open" => Kind::Duration,
         "window" => Kind::Window,
+        "enabled" => Kind::Bool,
         _ => Kind::Int,
     }
 }
@@ -412,6 +416,7 @@ fn wrong_type(key: &str, value: &Expr) -> syn::Error {
         Kind::Float => "a number",
         Kind::Duration => "a duration string",
         Kind::Window => "a window string",
+        Kind::Bool => "`true` or `false`",
     };
     let off = if can_be_off(key) { format!(" (or `{key} = \"off\"`)") } else { String::new() };
     syn::Error::new(

@@ -99,9 +99,11 @@ mod error;
 mod events;
 mod fallback;
 mod health;
+mod layers;
 pub mod metrics;
 mod queue;
 mod registry;
+mod reload;
 mod retry;
 pub mod sources;
 mod sync;
@@ -124,8 +126,10 @@ pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus};
 pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
 pub use registry::{
-    init_global, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN, OVERFLOW_NAME,
+    init_global, init_global_from_env, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN,
+    OVERFLOW_NAME,
 };
+pub use reload::{ConfigWatch, Reloaded};
 pub use retry::Retry;
 
 pub use breaker_core::{

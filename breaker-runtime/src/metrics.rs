@@ -18,6 +18,7 @@
 //! | `circuit_breaker_retry_attempts_total` | counter | | retries after a failed attempt |
 //! | `circuit_breaker_queue_depth` | gauge | | deferred work waiting in a [`RetryQueue`](crate::RetryQueue) |
 //! | `circuit_breaker_queue_dropped_total` | counter | | work refused because the queue was full |
+//! | `circuit_breaker_config_reloads_total` | counter | `result` = success, failure (no `breaker` label) | [reloads](crate::Registry::reload) of a registry's configuration |
 //! | `circuit_breaker_registry_overflow_total` | counter | (no `breaker` label) | lookups of a new name refused because the registry was full; served by the shared overflow breaker |
 //!
 //! A registry built with [`metrics(false)`](crate::RegistryBuilder::metrics) registers and
@@ -52,6 +53,8 @@ pub const QUEUE_DEPTH: &str = "circuit_breaker_queue_depth";
 pub const QUEUE_DROPPED: &str = "circuit_breaker_queue_dropped_total";
 /// `circuit_breaker_registry_overflow_total`
 pub const REGISTRY_OVERFLOW: &str = "circuit_breaker_registry_overflow_total";
+/// `circuit_breaker_config_reloads_total`
+pub const CONFIG_RELOADS: &str = "circuit_breaker_config_reloads_total";
 
 /// The label every metric carries.
 pub const LABEL_BREAKER: &str = "breaker";

@@ -1,7 +1,8 @@
 //! The registry of named breakers: one per endpoint, created on first use.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -14,59 +15,12 @@ use tokio::sync::broadcast;
 use crate::breaker::Breaker;
 use crate::events::{Event, Hub, RuntimeListener};
 use crate::health::HealthReport;
+use crate::layers::Layers;
 use crate::metrics::BreakerMetrics;
-use crate::sources::{self, SourceConfig, SourceError, SourceErrors};
-use crate::sync::{read, write};
+use crate::sources::{self, env_name, SourceConfig, SourceError, SourceErrors};
+use crate::sync::{lock, read, write};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The configuration layers of a registry, lowest precedence first.
-#[derive(Debug, Default, Clone)]
-struct Layers {
-    code_default: ConfigBuilder,
-    attribute: HashMap<String, (ConfigBuilder, &'static str)>,
-    code: HashMap<String, ConfigBuilder>,
-    file: SourceConfig,
-    env: SourceConfig,
-}
-
-impl Layers {
-    fn builder_for(&self, name: &str) -> ConfigBuilder {
-        let mut b = Config::builder().merge(&self.code_default);
-        if let Some((attr, _)) = self.attribute.get(name) {
-            b = b.merge(attr);
-        }
-        if let Some(code) = self.code.get(name) {
-            b = b.merge(code);
-        }
-        b = b.merge(&self.file.default);
-        if let Some(file) = self.file.for_name(name, false) {
-            b = b.merge(file);
-        }
-        b = b.merge(&self.env.default);
-        if let Some(env) = self.env.for_name(name, true) {
-            b = b.merge(env);
-        }
-        b
-    }
-
-    fn effective(&self, name: &str) -> Result<Config, ConfigError> {
-        self.builder_for(name).build()
-    }
-
-    fn enabled(&self) -> bool {
-        self.env.enabled.or(self.file.enabled).unwrap_or(true)
-    }
-
-    /// True when some source configures `name` itself: such names come from code or from
-    /// operators, not from request data, so they never count against the capacity.
-    fn names(&self, name: &str) -> bool {
-        self.attribute.contains_key(name)
-            || self.code.contains_key(name)
-            || self.file.for_name(name, false).is_some()
-            || self.env.for_name(name, true).is_some()
-    }
-}
 
 /// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`]).
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -110,7 +64,7 @@ impl fmt::Display for NameRefused {
 
 impl std::error::Error for NameRefused {}
 
-struct Inner {
+pub(crate) struct Inner {
     id: u64,
     breakers: DashMap<Name, Breaker>,
     /// Breakers in `breakers`, counted as they are inserted and removed (a `DashMap`'s own
@@ -123,11 +77,31 @@ struct Inner {
     evict_idle: Option<Duration>,
     /// Clock reading of the last eviction sweep made to find room.
     last_sweep: AtomicU64,
-    layers: RwLock<Layers>,
-    hub: Arc<Hub>,
+    pub(crate) layers: RwLock<Layers>,
+    pub(crate) hub: Arc<Hub>,
     clock: ClockSource,
-    metrics: bool,
+    pub(crate) metrics: bool,
     conflicts: RwLock<Vec<String>>,
+    /// Where [`Registry::reload`] reads from.
+    pub(crate) reload_from: ReloadFrom,
+    /// The errors and warnings of the last read of the sources.
+    pub(crate) problems: RwLock<Problems>,
+    /// File sections and environment names some created breaker used (for `unused_sections`).
+    used_sections: std::sync::Mutex<HashSet<(bool, String)>>,
+}
+
+/// The sources a registry read at build time and re-reads on reload.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ReloadFrom {
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) env: bool,
+}
+
+/// Configuration problems found by the last read of the sources.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Problems {
+    pub(crate) errors: Vec<SourceError>,
+    pub(crate) warnings: Vec<SourceError>,
 }
 
 /// A registry of named circuit breakers.
@@ -154,7 +128,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Registry {
@@ -179,6 +153,7 @@ pub struct RegistryBuilder {
     file: Option<SourceConfig>,
     capacity: Option<usize>,
     evict_idle: Option<Duration>,
+    reload_from: ReloadFrom,
 }
 
 impl RegistryBuilder {
@@ -220,8 +195,9 @@ impl RegistryBuilder {
 
     /// Apply the process environment (`CIRCUIT_BREAKER_*`). Only our own variables are
     /// decoded: another variable that is not valid UTF-8 is ignored.
-    pub fn from_env(self) -> Result<Self, SourceErrors> {
+    pub fn from_env(mut self) -> Result<Self, SourceErrors> {
         let env = sources::from_env_vars_os(std::env::vars_os())?;
+        self.reload_from.env = true;
         Ok(self.env_config(env))
     }
 
@@ -233,7 +209,8 @@ impl RegistryBuilder {
 
     /// Apply a TOML file (see [`sources::from_toml_file`]).
     pub fn from_toml_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, SourceErrors> {
-        self.file = Some(sources::from_toml_file(path)?);
+        self.file = Some(sources::from_toml_file(path.as_ref())?);
+        self.reload_from.file = Some(path.as_ref().to_owned());
         Ok(self)
     }
 
@@ -249,8 +226,10 @@ impl RegistryBuilder {
             code_default: self.default,
             env: self.env.unwrap_or_default(),
             file: self.file.unwrap_or_default(),
+            file_name: self.reload_from.file.as_ref().map(|p| p.display().to_string()),
             ..Layers::default()
         };
+        let warnings: Vec<SourceError> = layers.file.warnings.iter().chain(&layers.env.warnings).cloned().collect();
         let registry = Registry {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -266,9 +245,16 @@ impl RegistryBuilder {
                 clock: self.clock,
                 metrics: self.metrics.unwrap_or(true),
                 conflicts: RwLock::new(Vec::new()),
+                reload_from: self.reload_from,
+                problems: RwLock::new(Problems::default()),
+                used_sections: std::sync::Mutex::new(HashSet::new()),
             }),
         };
         registry.replace_layers("the combined sources", layers)?;
+        for warning in &warnings {
+            crate::reload::report_warning(warning);
+        }
+        write(&registry.inner.problems).warnings = warnings;
         Ok(registry)
     }
 }
@@ -277,13 +263,54 @@ static GLOBAL: OnceLock<Registry> = OnceLock::new();
 
 /// Installs `registry` as the [global](Registry::global) one. Fails (returning it) if the
 /// global registry was already created, explicitly or by a first call.
+///
+/// The recipe for a service that reads a file and the environment, and refuses to start on a
+/// bad configuration:
+///
+/// ```no_run
+/// use breaker_runtime::{init_global, Registry};
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let registry = Registry::builder()
+///         .from_toml_file("/etc/my-service/breakers.toml")?
+///         .from_env()?
+///         .build()?;
+///     init_global(registry).map_err(|_| "the global registry was already in use")?;
+///     // ... #[circuit_breaker] methods now use it.
+///     Ok(())
+/// }
+/// ```
 pub fn init_global(registry: Registry) -> Result<(), Registry> {
     let mut slot = Some(registry);
-    GLOBAL.get_or_init(|| slot.take().expect("taken once"));
+    GLOBAL.get_or_init(|| slot.take().unwrap_or_else(|| unreachable!("taken once")));
     match slot {
         None => Ok(()),
         Some(registry) => Err(registry),
     }
+}
+
+/// Creates the [global](Registry::global) registry from the environment, or fails: the
+/// fail-fast entry point for a service that must not start with a configuration it did not
+/// ask for. Also fails if the global registry already exists.
+///
+/// ```no_run
+/// fn main() -> Result<(), breaker_runtime::sources::SourceErrors> {
+///     breaker_runtime::init_global_from_env()?;
+///     Ok(())
+/// }
+/// ```
+pub fn init_global_from_env() -> Result<&'static Registry, SourceErrors> {
+    let registry = Registry::builder().from_env().and_then(RegistryBuilder::build)?;
+    init_global(registry).map_err(|_| SourceErrors {
+        source: "environment".to_owned(),
+        errors: vec![SourceError {
+            location: String::new(),
+            line: None,
+            value: String::new(),
+            message: "the global registry already exists (created by an earlier call); call init_global_from_env first".to_owned(),
+        }],
+    })?;
+    Ok(Registry::global())
 }
 
 impl Registry {
@@ -300,17 +327,45 @@ impl Registry {
 
     /// The process-wide registry the `#[circuit_breaker]` attribute uses by default.
     ///
-    /// Created on first use, reading the environment (`CIRCUIT_BREAKER_*`). If the environment
-    /// is malformed, none of it is applied and the errors are logged at `error` level; call
-    /// [`init_global`] at startup to handle them yourself.
+    /// Created on first use, reading the environment (`CIRCUIT_BREAKER_*`), unless
+    /// [`init_global`] or [`init_global_from_env`] installed one first. What happens on a bad
+    /// environment:
+    ///
+    /// - the kill switch `CIRCUIT_BREAKER_ENABLED` is read on its own and always honoured;
+    /// - an unknown `CIRCUIT_BREAKER_*` variable is skipped with a warning (with a
+    ///   did-you-mean), and the rest applies;
+    /// - a malformed value keeps every other setting from applying (a half-applied
+    ///   configuration is worse than the defaults): the registry starts with the defaults and
+    ///   the kill switch.
+    ///
+    /// Errors and warnings are logged, printed to stderr when no `tracing` subscriber is
+    /// installed, and listed by [`config_errors`](Self::config_errors) and
+    /// [`config_warnings`](Self::config_warnings). A service that would rather refuse to start
+    /// calls [`init_global_from_env`] first.
     pub fn global() -> &'static Registry {
-        GLOBAL.get_or_init(|| match Registry::builder().from_env().and_then(RegistryBuilder::build) {
+        GLOBAL.get_or_init(Registry::from_process_env)
+    }
+
+    /// The global registry's lenient construction; see [`global`](Self::global).
+    fn from_process_env() -> Registry {
+        match Registry::builder().from_env().and_then(RegistryBuilder::build) {
             Ok(registry) => registry,
             Err(errors) => {
-                tracing::error!(%errors, "ignoring malformed circuit breaker environment");
-                Registry::new()
+                crate::reload::report_errors(&errors, "circuit breaker environment not applied; using the defaults");
+                // The kill switch alone, so no error elsewhere can lose it.
+                let ours = std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .filter(|(k, _)| k == sources::ENV_ENABLED);
+                let enabled = sources::env_enabled(ours).ok().flatten();
+                let env = SourceConfig { enabled, ..SourceConfig::default() };
+                let registry = Registry::builder()
+                    .env_config(env)
+                    .build()
+                    .unwrap_or_else(|_| unreachable!("the defaults and a switch are valid"));
+                write(&registry.inner.problems).errors = errors.errors;
+                registry
             }
-        })
+        }
     }
 
     /// A number unique to this registry, for caches keyed by registry.
@@ -412,7 +467,9 @@ impl Registry {
                 tracing::error!(breaker = %name, error = %e, "invalid combined configuration; using defaults");
                 Config::default()
             });
-            (config, layers.enabled(), configured)
+            let on = layers.switched_on(&config);
+            self.note_sections(&layers, &name);
+            (config, on, configured)
         };
         // Built outside the map's lock, with its events held until it is published: a
         // listener that calls back into the registry must not find a shard locked.
@@ -436,6 +493,27 @@ impl Registry {
         self.touch(&breaker);
         breaker.core().release_events();
         Ok(breaker)
+    }
+
+    /// Records which file sections and environment names `name` uses, and warns when its
+    /// environment name is shared with another breaker's or is `DEFAULT`.
+    fn note_sections(&self, layers: &Layers, name: &str) {
+        let mut used = lock(&self.inner.used_sections);
+        for (section, _) in layers.file.sections_for(name, false) {
+            used.insert((true, section.to_owned()));
+        }
+        let env = env_name(name);
+        for (section, _) in layers.env.sections_for(name, true) {
+            used.insert((false, section.to_owned()));
+        }
+        drop(used);
+        if env == "DEFAULT" {
+            tracing::warn!(breaker = %name, "a breaker named `{name}` cannot be configured alone from the environment: CIRCUIT_BREAKER_DEFAULT__* sets every breaker");
+        } else if layers.env.named.contains_key(&env) {
+            if let Some(other) = self.inner.breakers.iter().map(|e| e.key().clone()).find(|n| n.as_str() != name && env_name(n) == env) {
+                tracing::warn!(breaker = %name, other = %other, "`{name}` and `{other}` share the environment name {env}: CIRCUIT_BREAKER_{env}__* configures both");
+            }
+        }
     }
 
     fn build_breaker(&self, name: Name, config: Config) -> Breaker {
@@ -601,9 +679,23 @@ impl Registry {
         *layers = next;
         drop(layers);
         if let Some(b) = self.get(&name) {
-            b.core().reconfigure(effective);
+            self.reconfigure(&b, effective);
         }
         Ok(())
+    }
+
+    /// Gives an existing breaker its new configuration, switching it off or back on when its
+    /// `enabled` changed.
+    fn reconfigure(&self, b: &Breaker, config: Config) {
+        let on = read(&self.inner.layers).enabled();
+        let before = b.core().config().enabled();
+        let after = config.enabled();
+        b.core().reconfigure(config);
+        if !(on && after) && b.state() != State::MetricsOnly {
+            b.metrics_only();
+        } else if on && after && !before && b.state() == State::MetricsOnly {
+            b.reset();
+        }
     }
 
     /// The configuration `name` has (or would get) from all sources combined.
@@ -617,7 +709,7 @@ impl Registry {
     pub fn apply_env(&self, env: SourceConfig) -> Result<(), SourceErrors> {
         let mut next = read(&self.inner.layers).clone();
         next.env = env;
-        self.replace_layers("environment", next)
+        self.replace_layers("environment", next).map(drop)
     }
 
     /// Applies file settings (replacing earlier file settings); all or nothing, like
@@ -625,46 +717,99 @@ impl Registry {
     pub fn apply_file(&self, file: SourceConfig) -> Result<(), SourceErrors> {
         let mut next = read(&self.inner.layers).clone();
         next.file = file;
-        self.replace_layers("file", next)
+        self.replace_layers("file", next).map(drop)
     }
 
-    fn replace_layers(&self, source: &str, next: Layers) -> Result<(), SourceErrors> {
+    /// Validates `next` for every existing and configured name, then installs it and
+    /// reconfigures every existing breaker; on any error nothing changes. Returns the names of
+    /// the existing breakers whose configuration changed.
+    pub(crate) fn replace_layers(&self, source: &str, next: Layers) -> Result<Vec<Name>, SourceErrors> {
         let mut names: Vec<String> = self.inner.breakers.iter().map(|e| e.key().to_string()).collect();
-        names.extend(next.file.named.keys().cloned());
+        names.extend(next.file.named.keys().filter(|k| !k.contains('*')).cloned());
         names.extend(next.code.keys().cloned());
         names.extend(next.attribute.keys().cloned());
         names.extend(next.env.named.keys().cloned());
         names.sort();
         names.dedup();
-        let mut errors = Vec::new();
-        let mut effective = Vec::new();
-        for name in std::iter::once(None).chain(names.iter().map(Some)) {
-            match next.effective(name.map_or("", String::as_str)) {
-                Ok(config) => effective.push((name, config)),
-                Err(e) => errors.extend(e.errors().iter().map(|f| SourceError {
-                    location: match name {
-                        Some(n) => format!("breaker `{n}`: {}", f.field()),
-                        None => format!("default: {}", f.field()),
-                    },
-                    value: String::new(),
-                    message: f.message().to_owned(),
-                })),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(SourceErrors { source: source.to_owned(), errors });
-        }
-        let enabled = next.enabled();
+        let effective =
+            next.check(names.iter().map(String::as_str)).map_err(|errors| SourceErrors { source: source.to_owned(), errors })?;
+        let was_on = read(&self.inner.layers).enabled();
+        let now_on = next.enabled();
         *write(&self.inner.layers) = next;
+        let mut changed = Vec::new();
         for (name, config) in effective {
-            if let Some(b) = name.and_then(|n| self.get(n)) {
-                b.core().reconfigure(config);
-                if !enabled && b.state() != State::MetricsOnly {
-                    b.metrics_only();
-                }
+            let Some(b) = name.and_then(|n| self.get(n)) else {
+                continue;
+            };
+            let before = b.core().config();
+            if before != config {
+                changed.push(b.name().clone());
+            }
+            let (on_before, on_after) = (was_on && before.enabled(), now_on && config.enabled());
+            b.core().reconfigure(config);
+            if !on_after && b.state() != State::MetricsOnly {
+                b.metrics_only();
+            } else if on_after && !on_before && b.state() == State::MetricsOnly {
+                b.reset(); // switched back on: a breaker again, from closed
             }
         }
-        Ok(())
+        Ok(changed)
+    }
+
+    /// The configuration problems of the last read of this registry's sources: every error
+    /// (a source with an error was not applied) and every warning (a setting that was skipped:
+    /// an unknown variable or key). Errors also go to the log, and to stderr when no `tracing`
+    /// subscriber is installed.
+    pub fn config_errors(&self) -> Vec<SourceError> {
+        read(&self.inner.problems).errors.clone()
+    }
+
+    /// The warnings of the last read of this registry's sources (see
+    /// [`config_errors`](Self::config_errors)).
+    pub fn config_warnings(&self) -> Vec<SourceError> {
+        read(&self.inner.problems).warnings.clone()
+    }
+
+    /// File sections and environment variables that no breaker created so far has used: a
+    /// likely typo, such as `["inventory-stok"]`. Patterns are listed until a breaker matches.
+    pub fn unused_sections(&self) -> Vec<String> {
+        let layers = read(&self.inner.layers);
+        let used = lock(&self.inner.used_sections);
+        let file = layers.file_name.as_deref().unwrap_or("file");
+        let mut unused: Vec<String> = layers
+            .file
+            .named
+            .keys()
+            .filter(|k| !used.contains(&(true, (*k).clone())))
+            .map(|k| format!("{file}: [\"{k}\"]"))
+            .collect();
+        unused.extend(
+            layers
+                .env
+                .named
+                .keys()
+                .filter(|k| !used.contains(&(false, (*k).clone())))
+                .map(|k| format!("environment: CIRCUIT_BREAKER_{k}__*")),
+        );
+        unused
+    }
+
+    /// Which source supplied each field of `name`'s configuration, in
+    /// [`KEYS`](breaker_core::KEYS) order: the variable, the file's path, line and section, the
+    /// attribute's site, code, or the built-in default.
+    ///
+    /// ```
+    /// use breaker_runtime::{sources, Registry};
+    ///
+    /// let file = sources::from_toml_str("[\"payments.*\"]\nwait = \"5s\"\n", "breakers.toml").unwrap();
+    /// let registry = Registry::builder().file_config(file).build().unwrap();
+    /// let sources = registry.effective_config_sources("payments.refunds");
+    /// let wait = sources.iter().find(|(key, _)| *key == "wait").unwrap();
+    /// assert_eq!(wait.1, "breakers.toml:2 (payments.*.wait)");
+    /// assert!(sources.iter().any(|(key, source)| *key == "jitter" && source == "built-in default"));
+    /// ```
+    pub fn effective_config_sources(&self, name: &str) -> Vec<(&'static str, String)> {
+        read(&self.inner.layers).sources_of(name)
     }
 
     /// Registers a call site's attribute configuration for `name`. The first site to register
@@ -700,7 +845,7 @@ impl Registry {
                         *layers = next;
                         drop(layers);
                         if let Some(b) = self.get(name) {
-                            b.core().reconfigure(effective);
+                            self.reconfigure(&b, effective);
                         }
                     }
                     Err(e) => {
