@@ -604,7 +604,8 @@ impl Breaker {
     /// Runs `fut` through the breaker: `Ok` is a success, every `Err` a failure.
     ///
     /// Dropping the returned future mid-call frees the permit and records nothing; a panic
-    /// inside `fut` is recorded as a failure and then keeps unwinding.
+    /// inside `fut` (or in the classifier) is recorded as a failure and then keeps unwinding,
+    /// also when the caller catches it and drops the future afterwards.
     #[inline]
     pub fn call<T, E, F>(&self, fut: F) -> CallFuture<'_, F, ErrorsAreFailures>
     where
@@ -627,7 +628,7 @@ impl Breaker {
     }
 
     /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.
-    /// A panic inside `f` is recorded as a failure and keeps unwinding.
+    /// A panic inside `f` (or in the classifier) is recorded as a failure and keeps unwinding.
     pub fn call_blocking<T, E, F>(&self, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Result<T, E>,
