@@ -76,9 +76,8 @@ impl Layers {
         let Some((origin, _)) = self.stack(name).into_iter().rev().find(|(_, layer)| layer.is_set(field)) else {
             return "built-in default".to_owned();
         };
-        let recorded = |source: &SourceConfig, section: &str| {
-            source.origins.get(&(section.to_owned(), field.to_owned())).cloned()
-        };
+        let recorded =
+            |source: &SourceConfig, section: &str| source.origins.get(&(section.to_owned(), field.to_owned())).cloned();
         match origin {
             Origin::CodeDefault => "code (RegistryBuilder::default_config)".to_owned(),
             Origin::Attribute(site) => format!("the attribute on `{site}`"),
@@ -98,7 +97,10 @@ impl Layers {
 
     /// Checks the combined configuration of the default and of every name in `names`: each
     /// invalid field becomes an error naming the breaker, the field and what set it.
-    pub(crate) fn check<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Result<Vec<(Option<&'n str>, Config)>, Vec<SourceError>> {
+    pub(crate) fn check<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Vec<(Option<&'n str>, Config)>, Vec<SourceError>> {
         let mut errors = Vec::new();
         let mut effective = Vec::new();
         for name in std::iter::once(None).chain(names.into_iter().map(Some)) {

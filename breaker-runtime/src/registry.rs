@@ -307,7 +307,8 @@ pub fn init_global_from_env() -> Result<&'static Registry, SourceErrors> {
             location: String::new(),
             line: None,
             value: String::new(),
-            message: "the global registry already exists (created by an earlier call); call init_global_from_env first".to_owned(),
+            message: "the global registry already exists (created by an earlier call); call init_global_from_env first"
+                .to_owned(),
         }],
     })?;
     Ok(Registry::global())
@@ -510,7 +511,9 @@ impl Registry {
         if env == "DEFAULT" {
             tracing::warn!(breaker = %name, "a breaker named `{name}` cannot be configured alone from the environment: CIRCUIT_BREAKER_DEFAULT__* sets every breaker");
         } else if layers.env.named.contains_key(&env) {
-            if let Some(other) = self.inner.breakers.iter().map(|e| e.key().clone()).find(|n| n.as_str() != name && env_name(n) == env) {
+            if let Some(other) =
+                self.inner.breakers.iter().map(|e| e.key().clone()).find(|n| n.as_str() != name && env_name(n) == env)
+            {
                 tracing::warn!(breaker = %name, other = %other, "`{name}` and `{other}` share the environment name {env}: CIRCUIT_BREAKER_{env}__* configures both");
             }
         }
@@ -731,8 +734,9 @@ impl Registry {
         names.extend(next.env.named.keys().cloned());
         names.sort();
         names.dedup();
-        let effective =
-            next.check(names.iter().map(String::as_str)).map_err(|errors| SourceErrors { source: source.to_owned(), errors })?;
+        let effective = next
+            .check(names.iter().map(String::as_str))
+            .map_err(|errors| SourceErrors { source: source.to_owned(), errors })?;
         let was_on = read(&self.inner.layers).enabled();
         let now_on = next.enabled();
         *write(&self.inner.layers) = next;

@@ -327,7 +327,8 @@ where
         let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        let problem = |message: String| SourceError { location: key.to_owned(), line: None, value: value.to_owned(), message };
+        let problem =
+            |message: String| SourceError { location: key.to_owned(), line: None, value: value.to_owned(), message };
         if key == ENV_ENABLED {
             match parse_switch(value) {
                 Some(on) => config.enabled = Some(on),
@@ -338,7 +339,9 @@ where
         // `CIRCUIT_BREAKER_<KEY>` (a key or an alias, no `__`) sets the default for every breaker.
         let (name, field) = match rest.rsplit_once("__") {
             Some((name, field)) => (env_name(name), field.to_ascii_lowercase()),
-            None if known_keys().any(|k| k.eq_ignore_ascii_case(rest)) => ("DEFAULT".to_owned(), rest.to_ascii_lowercase()),
+            None if known_keys().any(|k| k.eq_ignore_ascii_case(rest)) => {
+                ("DEFAULT".to_owned(), rest.to_ascii_lowercase())
+            }
             None => {
                 config.warnings.push(problem(format!(
                     "not a circuit breaker setting, ignored; expected `{ENV_ENABLED}`, `{ENV_PREFIX}<KEY>` or `{ENV_PREFIX}<NAME>__<KEY>`"
@@ -362,7 +365,8 @@ where
             continue;
         }
         let section = if name == "DEFAULT" { "default".to_owned() } else { name };
-        let layer = if section == "default" { &mut config.default } else { config.named.entry(section.clone()).or_default() };
+        let layer =
+            if section == "default" { &mut config.default } else { config.named.entry(section.clone()).or_default() };
         match layer.set(canonical, &text) {
             Ok(()) => {
                 config.origins.insert((section, canonical.to_owned()), key.to_owned());
@@ -620,11 +624,14 @@ fn resolve_bases(
 
 /// The line of `section`'s header.
 fn key_line_of_section(text: &str, section: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        let line = line.trim();
-        line.strip_prefix('[').and_then(|l| l.split(']').next()).is_some_and(|h| h.trim().trim_matches('"') == section)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|line| {
+            let line = line.trim();
+            line.strip_prefix('[')
+                .and_then(|l| l.split(']').next())
+                .is_some_and(|h| h.trim().trim_matches('"') == section)
+        })
+        .map(|i| i + 1)
 }
 
 /// The 1-based line of byte `offset` in `text`.

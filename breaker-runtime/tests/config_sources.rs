@@ -73,7 +73,8 @@ fn every_malformed_environment_variable_is_reported_at_once() {
     assert_eq!(
         lines,
         [
-            "CIRCUIT_BREAKER_DB__FAILURE_RATE=\"half\": invalid value \"half\"; expected a number such as 0.5".to_owned(),
+            "CIRCUIT_BREAKER_DB__FAILURE_RATE=\"half\": invalid value \"half\"; expected a number such as 0.5"
+                .to_owned(),
             "CIRCUIT_BREAKER_DB__MINIMUM_CALLS=\"-1\": invalid value \"-1\"; expected a whole number".to_owned(),
             format!("CIRCUIT_BREAKER_DB__WAIT=\"5 sec\": invalid value \"5 sec\"; {DURATION_FORMS}"),
             "CIRCUIT_BREAKER_ENABLED=\"maybe\": expected `true` or `false`".to_owned(),
@@ -183,7 +184,10 @@ fn an_unknown_toml_key_is_a_warning_with_a_suggestion_and_the_rest_applies() {
     let warnings: Vec<String> = file.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert_eq!(warnings[0], "line 2: db.wiat=\"5s\": unknown setting `wiat`, ignored; did you mean `wait`?");
-    assert_eq!(warnings[1], format!("line 4: db.colour=\"red\": unknown setting `colour`, ignored; expected one of {TOML_KEYS}"));
+    assert_eq!(
+        warnings[1],
+        format!("line 4: db.colour=\"red\": unknown setting `colour`, ignored; expected one of {TOML_KEYS}")
+    );
     let registry = Registry::builder().file_config(file).build().unwrap();
     assert_eq!(registry.effective_config("db").unwrap().failure_rate(), Some(0.3));
     assert_eq!(registry.config_warnings().len(), 2);
@@ -202,9 +206,13 @@ fn unknown_variables_are_warnings_and_the_kill_switch_survives_them() {
     assert_eq!(config.enabled, Some(false));
     let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.starts_with("CIRCUIT_BREAKER_LOG_LEVEL=\"debug\": not a circuit breaker setting, ignored")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.starts_with("CIRCUIT_BREAKER_LOG_LEVEL=\"debug\": not a circuit breaker setting, ignored")));
     assert!(warnings.iter().any(|w| w.contains("unknown setting `WIAT`, ignored; did you mean `WAIT`?")));
-    assert!(warnings.contains(&format!("CIRCUIT_BREAKER_DB__COLOUR=\"red\": unknown setting `COLOUR`, ignored; expected one of {ENV_KEYS}")));
+    assert!(warnings.contains(&format!(
+        "CIRCUIT_BREAKER_DB__COLOUR=\"red\": unknown setting `COLOUR`, ignored; expected one of {ENV_KEYS}"
+    )));
     let registry = Registry::builder().env_config(config).build().unwrap();
     assert_eq!(registry.breaker("db").state(), breaker_runtime::State::MetricsOnly, "kill switch honoured");
     assert_eq!(registry.effective_config("db").unwrap().wait(), Duration::from_secs(7));
@@ -215,7 +223,10 @@ fn a_toml_syntax_error_names_the_file_and_the_line() {
     let err = from_toml_str("[db]\nwait = 30s\n", "conf/breakers.toml").unwrap_err();
     assert_eq!(err.errors.len(), 1);
     let text = err.to_string();
-    assert!(text.starts_with("invalid circuit breaker configuration in conf/breakers.toml: line 2: "), "the path once, then the line: {text}");
+    assert!(
+        text.starts_with("invalid circuit breaker configuration in conf/breakers.toml: line 2: "),
+        "the path once, then the line: {text}"
+    );
     assert!(!text.contains("=\"\""), "no empty value is shown: {text}");
 }
 

@@ -55,3 +55,64 @@ fn one_of_our_variables_that_is_not_utf8_is_an_error_naming_it() {
     assert_eq!(err.errors[0].location, "CIRCUIT_BREAKER_DB__WAIT");
     assert!(err.to_string().contains("not valid UTF-8"), "{err}");
 }
+
+#[test]
+fn the_kill_switch_survives_a_bad_neighbour_and_errors_reach_stderr() {
+    if std::env::var_os(CHILD).is_some() {
+        let registry = Registry::global();
+        println!("CHILD-STATE={:?}", registry.breaker("db").state());
+        println!("CHILD-ERRORS={}", registry.config_errors().len());
+        println!("CHILD-WAIT={:?}", registry.effective_config("db").unwrap().wait());
+        return;
+    }
+    let out = in_child(
+        "the_kill_switch_survives_a_bad_neighbour_and_errors_reach_stderr",
+        &[
+            (OsStr::new("CIRCUIT_BREAKER_ENABLED"), OsStr::new("false")),
+            (OsStr::new("CIRCUIT_BREAKER_DB__WAIT"), OsStr::new("soon")),
+            (OsStr::new("CIRCUIT_BREAKER_DB__MINIMUM_CALLS"), OsStr::new("5")),
+            (OsStr::new("CIRCUIT_BREAKER_LOG_LEVEL"), OsStr::new("debug")),
+        ],
+    );
+    assert!(out.contains("CHILD-STATE=MetricsOnly"), "kill switch honoured: {out}");
+    assert!(out.contains("CHILD-ERRORS=1"), "{out}");
+    assert!(out.contains(&format!("CHILD-WAIT={:?}", Duration::from_secs(60))), "nothing else applied: {out}");
+    assert!(out.contains("CIRCUIT_BREAKER_DB__WAIT=\"soon\""), "the error reached stderr without a subscriber: {out}");
+}
+
+#[test]
+fn an_unknown_variable_does_not_drop_the_others() {
+    if std::env::var_os(CHILD).is_some() {
+        let registry = Registry::global();
+        println!("CHILD-STATE={:?}", registry.breaker("db").state());
+        println!("CHILD-WARNINGS={}", registry.config_warnings().len());
+        return;
+    }
+    let out = in_child(
+        "an_unknown_variable_does_not_drop_the_others",
+        &[
+            (OsStr::new("CIRCUIT_BREAKER_ENABLED"), OsStr::new("false")),
+            (OsStr::new("CIRCUIT_BREAKER_LOG_LEVEL"), OsStr::new("debug")),
+        ],
+    );
+    assert!(out.contains("CHILD-STATE=MetricsOnly") && out.contains("CHILD-WARNINGS=1"), "{out}");
+    assert!(out.contains("CIRCUIT_BREAKER_LOG_LEVEL"), "the warning reached stderr: {out}");
+}
+
+#[test]
+fn init_global_from_env_refuses_a_bad_environment() {
+    if std::env::var_os(CHILD).is_some() {
+        match breaker_runtime::init_global_from_env() {
+            Ok(_) => println!("CHILD-INIT=ok"),
+            Err(e) => println!("CHILD-INIT=err {e}"),
+        }
+        return;
+    }
+    let out = in_child(
+        "init_global_from_env_refuses_a_bad_environment",
+        &[(OsStr::new("CIRCUIT_BREAKER_DB__WAIT"), OsStr::new("soon"))],
+    );
+    assert!(out.contains("CHILD-INIT=err") && out.contains("CIRCUIT_BREAKER_DB__WAIT"), "{out}");
+    let out = in_child("init_global_from_env_refuses_a_bad_environment", &[]);
+    assert!(out.contains("CHILD-INIT=ok"), "{out}");
+}
