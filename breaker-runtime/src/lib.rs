@@ -122,7 +122,7 @@ pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus};
-pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
+pub use queue::{HandedBack, MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
 pub use registry::{init_global, Registry, RegistryBuilder};
 pub use retry::Retry;
 
