@@ -323,7 +323,8 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
     /// still running is cut off (its future dropped) and its message handed back as
     /// [`possibly_delivered`](HandedBack::possibly_delivered). The only wait past the
     /// deadline is for the worker task to drop that future, which is immediate unless the
-    /// future blocks its thread. Calling it again returns what is left at once (nothing).
+    /// future blocks its thread. Calling it again returns at once, with whatever is still
+    /// waiting (nothing, once an earlier call has returned).
     ///
     /// # Example
     ///

@@ -274,3 +274,30 @@ async fn a_lost_acknowledgement_duplicates_the_message_and_shutdown_says_it_may_
     assert_eq!(left, HandedBack { possibly_delivered: Some(7), not_delivered: vec![8] });
     assert_eq!(stored.lock().unwrap().first(), Some(&7), "the broker did see it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_multi_threaded_runtime_a_cut_off_delivery_is_never_also_delivered() {
+    // Real time: deliveries of 50 ms, shutdown after 120 ms (in the middle of the third).
+    let registry = Registry::new();
+    let delivered = Arc::new(Mutex::new(Vec::new()));
+    let log = delivered.clone();
+    let queue = RetryQueue::new(registry.breaker("broker"), 100, move |m: u64| {
+        let log = log.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            log.lock().unwrap().push(m);
+            Ok::<_, std::io::Error>(())
+        }
+    });
+    for m in 0..10 {
+        queue.send(m).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let left = queue.shutdown(Shutdown::Drain(Duration::from_millis(120))).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "returned near its deadline: {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut all = delivered.lock().unwrap().clone();
+    let report = format!("delivered {all:?}, handed back {left:?}");
+    all.extend(left.into_vec());
+    assert_eq!(all, (0..10).collect::<Vec<_>>(), "{report}");
+}
