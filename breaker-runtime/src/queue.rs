@@ -75,6 +75,30 @@ impl<M: Send + 'static> QueueStore<M> for MemoryStore<M> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueFull<M>(pub M);
 
+/// A named queue's settings, as [`Registry::queue_settings`](crate::Registry::queue_settings)
+/// resolves them from code defaults, the file and the environment.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_runtime::{sources, QueueSettings, Registry};
+///
+/// let file = sources::from_toml_str("[queues.orders]\ncapacity = 5000\n", "breakers.toml").unwrap();
+/// let env = sources::from_env_vars([("CIRCUIT_BREAKER_QUEUE__ORDERS__SHUTDOWN_DEADLINE", "10s")]).unwrap();
+/// let registry = Registry::builder().file_config(file).env_config(env).build().unwrap();
+/// let defaults = QueueSettings { capacity: 100, shutdown_deadline: Duration::from_secs(1) };
+/// let settings = registry.queue_settings("orders", defaults);
+/// assert_eq!(settings, QueueSettings { capacity: 5000, shutdown_deadline: Duration::from_secs(10) });
+/// // Then: RetryQueue::new(breaker, settings.capacity, deliver) and, at the end,
+/// // queue.shutdown(Shutdown::Drain(settings.shutdown_deadline)).
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Messages the queue holds before [`send`](RetryQueue::send) refuses more.
+    pub capacity: usize,
+    /// How long shutting the queue down may take.
+    pub shutdown_deadline: Duration,
+}
+
 impl<M> fmt::Display for QueueFull<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the retry queue is full")

@@ -798,6 +798,21 @@ impl Registry {
         unused
     }
 
+    /// The settings of the [`RetryQueue`](crate::RetryQueue) named `name`: `defaults` (from
+    /// code), overridden by the file's `[queues."name"]` table, overridden by the environment's
+    /// `CIRCUIT_BREAKER_QUEUE__<NAME>__CAPACITY` and `..._SHUTDOWN_DEADLINE`. See
+    /// [`QueueSettings`](crate::QueueSettings).
+    pub fn queue_settings(&self, name: &str, defaults: crate::QueueSettings) -> crate::QueueSettings {
+        let layers = read(&self.inner.layers);
+        let file = layers.file.queues.get(name).copied().unwrap_or_default();
+        let env = layers.env.queues.get(&env_name(name)).copied().unwrap_or_default();
+        let set = file.merge(env);
+        crate::QueueSettings {
+            capacity: set.capacity.unwrap_or(defaults.capacity),
+            shutdown_deadline: set.shutdown_deadline.unwrap_or(defaults.shutdown_deadline),
+        }
+    }
+
     /// Which source supplied each field of `name`'s configuration, in
     /// [`KEYS`](breaker_core::KEYS) order: the variable, the file's path, line and section, the
     /// attribute's site, code, or the built-in default.

@@ -68,6 +68,58 @@ pub struct SourceConfig {
     /// Where each setting was written, by section (`default`, a name or a pattern) and key:
     /// the variable, or the file's path and line.
     pub origins: BTreeMap<(String, String), String>,
+    /// Settings of named [`RetryQueue`](crate::RetryQueue)s: a file's `[queues."name"]`
+    /// tables, the environment's `CIRCUIT_BREAKER_QUEUE__<NAME>__<KEY>` (the name as
+    /// [`env_name`] spells it). See [`Registry::queue_settings`](crate::Registry::queue_settings).
+    pub queues: BTreeMap<String, QueueLayer>,
+}
+
+/// One source's settings for a named queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueLayer {
+    /// `capacity`: messages the queue holds, 1 to 10,000,000.
+    pub capacity: Option<usize>,
+    /// `shutdown_deadline`: how long shutdown may take, at most 24 h.
+    pub shutdown_deadline: Option<std::time::Duration>,
+}
+
+/// The keys of a queue's settings.
+const QUEUE_KEYS: &[&str] = &["capacity", "shutdown_deadline"];
+
+impl QueueLayer {
+    /// Sets `key` from its text; `Err` with a message for a bad key or value.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "capacity" => match value.trim().parse::<usize>() {
+                Ok(n) if (1..=10_000_000).contains(&n) => self.capacity = Some(n),
+                _ => return Err(format!("invalid value \"{value}\"; expected a whole number from 1 to 10000000")),
+            },
+            "shutdown_deadline" => {
+                let d = breaker_core::parse::parse_duration(value.trim()).map_err(|e| e.to_string())?;
+                if d > breaker_core::MAX_DURATION {
+                    return Err("must be at most 24h".to_owned());
+                }
+                self.shutdown_deadline = Some(d);
+            }
+            _ => return Err(unknown_queue_key(key)),
+        }
+        Ok(())
+    }
+
+    /// `over`'s settings where it has them, else this layer's.
+    pub(crate) fn merge(self, over: QueueLayer) -> QueueLayer {
+        QueueLayer {
+            capacity: over.capacity.or(self.capacity),
+            shutdown_deadline: over.shutdown_deadline.or(self.shutdown_deadline),
+        }
+    }
+}
+
+fn unknown_queue_key(key: &str) -> String {
+    format!(
+        "unknown queue setting `{key}`; expected one of {}",
+        QUEUE_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 impl SourceConfig {
@@ -336,6 +388,17 @@ where
             }
             continue;
         }
+        if let Some(queue) = rest.strip_prefix("QUEUE__") {
+            let Some((name, field)) = queue.rsplit_once("__") else {
+                errors.push(problem(format!("expected `{ENV_PREFIX}QUEUE__<NAME>__<KEY>`")));
+                continue;
+            };
+            let layer = config.queues.entry(env_name(name)).or_default();
+            if let Err(message) = layer.set(&field.to_ascii_lowercase(), value) {
+                errors.push(problem(message));
+            }
+            continue;
+        }
         // `CIRCUIT_BREAKER_<KEY>` (a key or an alias, no `__`) sets the default for every breaker.
         let (name, field) = match rest.rsplit_once("__") {
             Some((name, field)) => (env_name(name), field.to_ascii_lowercase()),
@@ -512,6 +575,10 @@ pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErr
             });
             continue;
         };
+        if section == "queues" {
+            read_queues(text, fields, &mut config, &mut errors);
+            continue;
+        }
         let layer =
             if section == "default" { &mut config.default } else { config.named.entry(section.clone()).or_default() };
         for (key, value) in fields {
@@ -581,6 +648,34 @@ pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErr
         Ok(config)
     } else {
         Err(fail(errors))
+    }
+}
+
+/// Reads `[queues."name"]` tables.
+fn read_queues(text: &str, queues: &toml::Table, config: &mut SourceConfig, errors: &mut Vec<SourceError>) {
+    for (name, settings) in queues {
+        let section = format!("queues.{name}");
+        let header = format!("queues.\"{name}\"");
+        let toml::Value::Table(settings) = settings else {
+            errors.push(SourceError {
+                location: section,
+                line: None,
+                value: settings.to_string(),
+                message: "expected a table: `[queues.\"name\"]` with `capacity` and `shutdown_deadline`".to_owned(),
+            });
+            continue;
+        };
+        let layer = config.queues.entry(name.clone()).or_default();
+        for (key, value) in settings {
+            let line = key_line(text, Some(&header), key).or_else(|| key_line(text, Some(&section), key));
+            let value = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if let Err(message) = layer.set(key, &value) {
+                errors.push(SourceError { location: format!("{section}.{key}"), line, value, message });
+            }
+        }
     }
 }
 

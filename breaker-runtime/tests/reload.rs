@@ -372,3 +372,27 @@ fn sections_no_breaker_uses_are_listed() {
     let unused = registry.unused_sections();
     assert_eq!(unused, ["file: [\"inventory-stok\"]", "environment: CIRCUIT_BREAKER_CACHE__*"], "{unused:?}");
 }
+
+#[test]
+fn queue_settings_come_from_the_file_and_the_environment() {
+    use breaker_runtime::QueueSettings;
+    let file = breaker_runtime::sources::from_toml_str(
+        "[queues.\"essay-events\"]\ncapacity = 5000\nshutdown_deadline = \"3s\"\n",
+        "f.toml",
+    )
+    .unwrap();
+    let env =
+        breaker_runtime::sources::from_env_vars([("CIRCUIT_BREAKER_QUEUE__ESSAY_EVENTS__CAPACITY", "200")]).unwrap();
+    let registry = Registry::builder().file_config(file).env_config(env).build().unwrap();
+    let defaults = QueueSettings { capacity: 10, shutdown_deadline: Duration::from_secs(1) };
+    assert_eq!(
+        registry.queue_settings("essay-events", defaults),
+        QueueSettings { capacity: 200, shutdown_deadline: Duration::from_secs(3) },
+        "env over file over code"
+    );
+    assert_eq!(registry.queue_settings("other", defaults), defaults);
+    let err = breaker_runtime::sources::from_toml_str("[queues.q]\ncapacity = 0\nspeed = 3\n", "f.toml").unwrap_err();
+    assert_eq!(err.errors.len(), 2, "{err}");
+    assert!(err.to_string().contains("line 2: queues.q.capacity=\"0\""), "{err}");
+    assert!(breaker_runtime::sources::from_env_vars([("CIRCUIT_BREAKER_QUEUE__Q__CAPACITY", "lots")]).is_err());
+}
