@@ -88,3 +88,32 @@ fn without_eviction_nothing_is_evicted() {
     assert_eq!(registry.evict_idle(), 0);
     assert!(registry.get("a").is_some());
 }
+
+#[test]
+fn names_sharing_one_environment_variable_are_warned_about() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let env = breaker_runtime::sources::from_env_vars([("CIRCUIT_BREAKER_A_B__WAIT", "5s")]).unwrap();
+        let registry = Registry::builder().env_config(env).build().unwrap();
+        registry.breaker("a-b");
+        registry.breaker("a.b");
+        registry.breaker("default");
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("share the environment name A_B"), "{log}");
+    assert!(log.contains("cannot be configured alone from the environment"), "{log}");
+}
