@@ -712,9 +712,85 @@ impl std::error::Error for ConfigError {}
 
 #[cfg(feature = "serde")]
 mod serde_impl {
-    use super::{ConfigBuilder, KEYS};
+    //! Files, the environment and the attribute spell settings as text: durations like "30s",
+    //! windows like "100 calls", `false` for a trip that is off. Serialising writes the same
+    //! forms, so a serialised configuration is a valid breaker file and reads back equal.
+
+    use super::{format_duration, Config, ConfigBuilder, KEYS};
     use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
     use std::fmt;
+
+    impl serde::Serialize for ConfigBuilder {
+        /// Only the fields this builder sets, in [`KEYS`] order.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            match self.consecutive_failures {
+                Some(Some(n)) => map.serialize_entry("consecutive_failures", &n)?,
+                Some(None) => map.serialize_entry("consecutive_failures", &false)?,
+                None => {}
+            }
+            match self.failure_rate {
+                Some(Some(rate)) => map.serialize_entry("failure_rate", &rate)?,
+                Some(None) => map.serialize_entry("failure_rate", &false)?,
+                None => {}
+            }
+            if let Some(window) = self.window {
+                map.serialize_entry("window", &window.to_string())?;
+            }
+            if let Some(n) = self.minimum_calls {
+                map.serialize_entry("minimum_calls", &n)?;
+            }
+            match self.slow_call {
+                Some(Some(d)) => map.serialize_entry("slow_call", &format_duration(d))?,
+                Some(None) => map.serialize_entry("slow_call", &false)?,
+                None => {}
+            }
+            if let Some(rate) = self.slow_call_rate {
+                map.serialize_entry("slow_call_rate", &rate)?;
+            }
+            if let Some(d) = self.wait {
+                map.serialize_entry("wait", &format_duration(d))?;
+            }
+            if let Some(m) = self.backoff_multiplier {
+                map.serialize_entry("backoff_multiplier", &m)?;
+            }
+            if let Some(d) = self.max_wait {
+                map.serialize_entry("max_wait", &format_duration(d))?;
+            }
+            if let Some(j) = self.jitter {
+                map.serialize_entry("jitter", &j)?;
+            }
+            if let Some(n) = self.half_open_permits {
+                map.serialize_entry("half_open_permits", &n)?;
+            }
+            if let Some(n) = self.success_threshold {
+                map.serialize_entry("success_threshold", &n)?;
+            }
+            if let Some(d) = self.max_half_open {
+                map.serialize_entry("max_half_open", &format_duration(d))?;
+            }
+            if let Some(on) = self.enabled {
+                map.serialize_entry("enabled", &on)?;
+            }
+            map.end()
+        }
+    }
+
+    impl serde::Serialize for Config {
+        /// Every field, as [`ConfigBuilder`] writes them: a complete breaker section.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.to_builder().serialize(serializer)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Config {
+        /// Reads a [`ConfigBuilder`] and validates it: an invalid configuration is an error
+        /// naming every bad field.
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            ConfigBuilder::deserialize(deserializer)?.build().map_err(de::Error::custom)
+        }
+    }
 
     /// A scalar as a file spells it: `5`, `0.5`, `"30s"`, `false`.
     #[derive(serde::Deserialize)]

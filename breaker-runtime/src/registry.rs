@@ -798,6 +798,31 @@ impl Registry {
         unused
     }
 
+    /// The effective configuration of the default (under `default`) and of every breaker,
+    /// complete and ready to serialise (feature-free: [`Config`] is `serde::Serialize`).
+    /// Written as TOML it is a breaker file that reads back to the same configuration; the
+    /// admin view and debugging use it.
+    ///
+    /// ```
+    /// use breaker_runtime::{sources, Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.configure("db", Config::builder().failure_rate(0.25)).unwrap();
+    /// registry.breaker("db");
+    /// let file = toml::to_string(&registry.effective_configs()).unwrap();
+    /// let again = Registry::builder().file_config(sources::from_toml_str(&file, "dump.toml").unwrap()).build().unwrap();
+    /// assert_eq!(again.effective_config("db").unwrap(), registry.effective_config("db").unwrap());
+    /// ```
+    pub fn effective_configs(&self) -> std::collections::BTreeMap<String, Config> {
+        let layers = read(&self.inner.layers);
+        let mut all = std::collections::BTreeMap::new();
+        all.insert("default".to_owned(), layers.effective("").unwrap_or_default());
+        for b in self.breakers() {
+            all.insert(b.name().to_string(), b.core().config());
+        }
+        all
+    }
+
     /// The settings of the [`RetryQueue`](crate::RetryQueue) named `name`: `defaults` (from
     /// code), overridden by the file's `[queues."name"]` table, overridden by the environment's
     /// `CIRCUIT_BREAKER_QUEUE__<NAME>__CAPACITY` and `..._SHUTDOWN_DEADLINE`. See
