@@ -65,9 +65,21 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     let is_async = function.shape != Shape::Blocking;
 
     let fn_name = function.ident.to_string();
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+    let unraw = syn::ext::IdentExt::unraw(&function.ident).to_string();
+    // Without `name`, the runtime derives it from the `type_name` of an item nested here, the
+    // only place that spells the impl's `Self` type and trait (see `CallSite::unnamed`).
+    let path_fn = format_ident!("__breaker_path", span = here);
+    let (path_item, constructor, name_args) = match &args.name {
+        Some(name) => (TokenStream::new(), quote!(new), quote!(#name,)),
+        None => (
+            quote! {
+                fn #path_fn() -> &'static str {
+                    #private::type_name_of_val(&#path_fn)
+                }
+            },
+            quote!(unnamed),
+            quote!(::core::module_path!(), #unraw, #path_fn,),
+        ),
     };
     let config = args.config.iter().map(|c| {
         let (key, text) = (c.key, &c.text);
@@ -196,8 +208,9 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     };
 
     quote! {
-        static #site: #private::CallSite = #private::CallSite::new(
-            #name,
+        #path_item
+        static #site: #private::CallSite = #private::CallSite::#constructor(
+            #name_args
             ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", ::core::line!(), ")"),
             &[#(#config),*],
         );

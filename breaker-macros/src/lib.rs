@@ -57,9 +57,19 @@ use proc_macro::TokenStream;
 ///
 /// ## `name = "..."`
 ///
-/// The breaker's name in the registry, used in metrics, logs and configuration files. Defaults
-/// to the function's path, `concat!(module_path!(), "::", fn_name)`. Functions with the same
-/// name share one breaker.
+/// The breaker's name in the registry, used in metrics, logs and configuration files.
+/// Functions with the same `name` share one breaker, on purpose.
+///
+/// Without `name`, the name is the function's path: `module::function` for a free function,
+/// `module::Type::method` for a method in an inherent impl and `module::<Type as Trait>::method`
+/// for one in a trait impl, where `module` is the module the function is written in
+/// (`module_path!()`) and `Type` and `Trait` are the last segments of their paths, without
+/// generic arguments: every instantiation of a generic impl shares its method's breaker. The
+/// type is read at run time, on a site's first call, from `core::any::type_name`, which a
+/// future compiler may spell differently; give breakers that configuration files or dashboards
+/// refer to an explicit `name`. Two different functions that still end up with one default
+/// name (`impl Fetch<u8> for Users` and `impl Fetch<u16> for Users`) share a breaker they did
+/// not ask for: the registry reports it (`Registry::conflicts` and a `warn` log).
 ///
 /// ```ignore
 /// #[circuit_breaker(name = "content-service")]

@@ -20,20 +20,69 @@ pub use std::time::Duration;
 /// The facts of one annotated function, in a `static` of the expansion.
 #[derive(Debug)]
 pub struct CallSite {
-    name: &'static str,
+    name: SiteName,
     site: &'static str,
     config: &'static [(&'static str, &'static str)],
+    /// The breaker's name, worked out on first use.
+    resolved_name: OnceLock<Name>,
     /// `config`, parsed on first use.
     builder: OnceLock<ConfigBuilder>,
     global: OnceLock<Breaker>,
     custom: OnceLock<(u64, Breaker)>,
 }
 
+/// Where a call site's breaker name comes from.
+#[derive(Debug)]
+enum SiteName {
+    /// `name = "..."`.
+    Explicit(&'static str),
+    /// No `name`: derived from the function's path (see [`default_name`]).
+    Default {
+        module: &'static str,
+        function: &'static str,
+        /// The `type_name` of an item nested in the function, which spells the `Self` type
+        /// and the trait that a macro on the method cannot see.
+        path: fn() -> &'static str,
+    },
+}
+
 impl CallSite {
     /// `name` is the breaker's name, `site` the function's path, `config` the attribute's
     /// configuration keys and values (already validated by the macro).
     pub const fn new(name: &'static str, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
-        CallSite { name, site, config, builder: OnceLock::new(), global: OnceLock::new(), custom: OnceLock::new() }
+        CallSite::with_name(SiteName::Explicit(name), site, config)
+    }
+
+    /// A site without `name = "..."`: `module` is `module_path!()`, `function` the function's
+    /// name and `path` returns `type_name_of_val` of an item declared in the function.
+    pub const fn unnamed(
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        site: &'static str,
+        config: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        CallSite::with_name(SiteName::Default { module, function, path }, site, config)
+    }
+
+    const fn with_name(name: SiteName, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
+        CallSite {
+            name,
+            site,
+            config,
+            resolved_name: OnceLock::new(),
+            builder: OnceLock::new(),
+            global: OnceLock::new(),
+            custom: OnceLock::new(),
+        }
+    }
+
+    /// The breaker's name.
+    fn name(&self) -> &Name {
+        self.resolved_name.get_or_init(|| match self.name {
+            SiteName::Explicit(name) => Name::from(name),
+            SiteName::Default { module, function, path } => Name::from(default_name(module, function, path())),
+        })
     }
 
     /// The breaker for this site in the global registry, resolved on the first call.
@@ -68,7 +117,10 @@ impl CallSite {
 
     #[cold]
     fn resolve(&self, registry: &Registry) -> Breaker {
-        let name = Name::from(self.name);
+        let name = self.name().clone();
+        if matches!(self.name, SiteName::Default { .. }) {
+            registry.register_default_name(&name, self.site);
+        }
         if !self.config.is_empty() {
             registry.register_attribute_config(&name, self.builder().clone(), self.site);
         }
@@ -81,12 +133,68 @@ impl CallSite {
             let mut builder = ConfigBuilder::new();
             for (key, value) in self.config {
                 if let Err(e) = builder.set(key, value) {
-                    tracing::error!(breaker = self.name, site = self.site, error = %e, "invalid attribute setting");
+                    tracing::error!(breaker = %self.name(), site = self.site, error = %e, "invalid attribute setting");
                 }
             }
             builder
         })
     }
+}
+
+/// The default breaker name of a function: `module::function` for a free function,
+/// `module::Type::method` in an inherent impl and `module::<Type as Trait>::method` in a trait
+/// impl, where `module` is the module the function is written in and `Type` and `Trait` are
+/// the last segments of their paths, without generic arguments (every instantiation of a
+/// generic impl shares the call site, and so the breaker). `path` is the `type_name` of an
+/// item declared in the function (`crate::m::Users::get::item`); when its shape is not the
+/// expected one, the name is `module::function`.
+fn default_name(module: &str, function: &str, path: &str) -> String {
+    let path = path.replace("::{{closure}}", "");
+    let owner = path
+        .rsplit_once("::")
+        .map(|(within, _item)| within)
+        .and_then(|within| within.strip_suffix(function))
+        .and_then(|owner| owner.strip_suffix("::"));
+    match owner {
+        Some(owner) if owner != module && !owner.is_empty() => format!("{module}::{}::{function}", readable(owner)),
+        _ => format!("{module}::{function}"),
+    }
+}
+
+/// A type or `<Type as Trait>` as `type_name` spells it, without generic arguments and with
+/// each path shortened to its last segment.
+fn readable(owner: &str) -> String {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    // Generic arguments: a `<` right after an identifier, up to its matching `>`.
+    let mut bare = String::with_capacity(owner.len());
+    let mut depth = 0usize;
+    for c in owner.chars() {
+        match c {
+            '<' if depth > 0 || bare.chars().last().is_some_and(is_ident) => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => bare.push(c),
+        }
+    }
+    // Paths: keep what follows the last `::` of each run of identifiers and `::`.
+    let mut out = String::with_capacity(bare.len());
+    let mut run = String::new();
+    for c in bare.chars().chain(std::iter::once(' ')) {
+        if is_ident(c) || c == ':' {
+            run.push(c);
+        } else {
+            out.push_str(run.rsplit("::").next().unwrap_or(&run));
+            run.clear();
+            out.push(c);
+        }
+    }
+    out.pop();
+    out
+}
+
+/// `type_name_of_val`, for the default name of a call site.
+pub fn type_name_of_val<T: ?Sized>(value: &T) -> &'static str {
+    ::core::any::type_name_of_val(value)
 }
 
 /// Borrows a registry from whatever `registry = ...` names: a `Registry`, a reference to one,
@@ -350,3 +458,33 @@ pub const fn retry(attempts: u32, backoff: Duration) -> Retry {
 pub const FALLBACK_ON_REJECTED: FallbackOn = FallbackOn::Rejected;
 /// `fallback_on = "any"`.
 pub const FALLBACK_ON_ANY: FallbackOn = FallbackOn::Any;
+
+#[cfg(test)]
+mod tests {
+    use super::default_name;
+
+    #[test]
+    fn default_names_spell_the_type_and_trait() {
+        let m = "app::shop";
+        assert_eq!(default_name(m, "free", "app::shop::free::marker"), "app::shop::free");
+        assert_eq!(default_name(m, "get", "app::shop::Users::get::marker"), "app::shop::Users::get");
+        assert_eq!(default_name(m, "get", "app::other::Users::get::marker"), "app::shop::Users::get");
+        assert_eq!(default_name(m, "get", "app::shop::Wrapper<_>::get::marker"), "app::shop::Wrapper::get");
+        assert_eq!(
+            default_name(m, "get", "app::shop::Wrapper<alloc::vec::Vec<u8>>::get::{{closure}}::marker"),
+            "app::shop::Wrapper::get"
+        );
+        assert_eq!(
+            default_name(m, "fetch", "<app::shop::Users as app::shop::Fetch<u8>>::fetch::marker"),
+            "app::shop::<Users as Fetch>::fetch"
+        );
+        assert_eq!(
+            default_name(m, "fetch", "<&alloc::string::String as app::Fetch>::fetch::marker"),
+            "app::shop::<&String as Fetch>::fetch"
+        );
+        assert_eq!(default_name(m, "inner", "app::shop::outer::inner::marker"), "app::shop::outer::inner");
+        // A shape this does not expect: the module and the function.
+        assert_eq!(default_name(m, "get", "something else"), "app::shop::get");
+        assert_eq!(default_name(m, "get", ""), "app::shop::get");
+    }
+}
