@@ -250,7 +250,14 @@ fn entry(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc
     let function = match syn::parse2::<syn::ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(e) => {
-            let error = syn::Error::new(e.span(), "`#[circuit_breaker]` goes on a function or method");
+            let error = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+                // A trait method declaration: the attribute has no body to wrap.
+                Ok(syn::TraitItemFn { default: None, semi_token: Some(semi), .. }) => syn::Error::new(
+                    semi.span,
+                    "`#[circuit_breaker]` needs a function body, and this trait method declaration has none; put the attribute on the method in each `impl` of the trait, or on a method with a default body",
+                ),
+                _ => syn::Error::new(e.span(), "`#[circuit_breaker]` goes on a function or method"),
+            };
             return with_errors(item, error);
         }
     };

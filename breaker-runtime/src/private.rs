@@ -459,6 +459,165 @@ pub const FALLBACK_ON_REJECTED: FallbackOn = FallbackOn::Rejected;
 /// `fallback_on = "any"`.
 pub const FALLBACK_ON_ANY: FallbackOn = FallbackOn::Any;
 
+// ---- Fallback shape checks -------------------------------------------------------------
+//
+// The expansion checks the function `fallback = path` names through these traits, on the
+// path token and from the fallback's own type, before the function's arguments are known. A
+// fallback of the wrong shape is then one error there that spells the shape expected, instead
+// of rustc's argument-count or `Future` errors (whose suggestions would edit the attribute
+// into broken code). `do_not_recommend` keeps rustc from reporting the impls' where-clauses
+// in place of the traits.
+
+/// A function `fallback = path` may name for an `async fn`: it takes the function's
+/// arguments `Args` (as a tuple), then a `CallError<E>`, and returns a future of `R`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback must be `async fn(<the function's arguments>, CallError<E>) -> Result<T, E>`, returning what the function returns",
+    label = "expected an `async fn` taking the function's arguments and a `CallError`, returning `{R}`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type), and returns `{R}`",
+    note = "an `async fn`'s fallback is an `async fn`; a plain `fn`'s fallback is a plain `fn`"
+)]
+pub trait AsyncFallback<Args, R, E> {
+    /// The fallback's future.
+    type Future: Future<Output = R>;
+    /// Calls the fallback.
+    fn call_fallback(self, args: Args, error: CallError<E>) -> Self::Future;
+}
+
+/// A function `fallback = path` may name for a plain `fn`: it takes the function's
+/// arguments `Args` (as a tuple), then a `CallError<E>`, and returns `R`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback must be `fn(<the function's arguments>, CallError<E>) -> Result<T, E>`, returning what the function returns",
+    label = "expected a plain `fn` taking the function's arguments and a `CallError`, returning `{R}`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type), and returns `{R}`",
+    note = "a plain `fn`'s fallback is a plain `fn`; an `async fn`'s fallback is an `async fn`"
+)]
+pub trait BlockingFallback<Args, R, E> {
+    /// Calls the fallback.
+    fn call_fallback(self, args: Args, error: CallError<E>) -> R;
+}
+
+macro_rules! fallback_impls {
+    ($($arg:ident $value:ident),*) => {
+        #[diagnostic::do_not_recommend]
+        impl<F, Fut, R, E, $($arg,)*> AsyncFallback<($($arg,)*), R, E> for F
+        where
+            F: FnOnce($($arg,)* CallError<E>) -> Fut,
+            Fut: Future<Output = R>,
+        {
+            type Future = Fut;
+            #[inline]
+            fn call_fallback(self, ($($value,)*): ($($arg,)*), error: CallError<E>) -> Fut {
+                self($($value,)* error)
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<F, R, E, $($arg,)*> BlockingFallback<($($arg,)*), R, E> for F
+        where
+            F: FnOnce($($arg,)* CallError<E>) -> R,
+        {
+            #[inline]
+            fn call_fallback(self, ($($value,)*): ($($arg,)*), error: CallError<E>) -> R {
+                self($($value,)* error)
+            }
+        }
+    };
+}
+
+fallback_impls!();
+fallback_impls!(A1 a1);
+fallback_impls!(A1 a1, A2 a2);
+fallback_impls!(A1 a1, A2 a2, A3 a3);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10, A11 a11);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10, A11 a11, A12 a12);
+
+/// Checks the shape of the fallback `fallback = path` names for an `async fn`, from its own
+/// type (`Args` and `E` are inferred from it): an unmet bound is one error on the path, saying
+/// what is expected. Nothing else in the signature involves `F`'s traits, so no obligation is
+/// left to fail again (as an argument-count mismatch) once the arguments are known.
+#[inline]
+pub fn check_fallback<Args, R, E, F, Fut>(fallback: F) -> CheckedFallback<F, Args, E, Fut>
+where
+    F: AsyncFallback<Args, R, E, Future = Fut>,
+{
+    CheckedFallback { fallback, call: F::call_fallback }
+}
+
+/// [`check_fallback`] for a plain `fn`.
+#[inline]
+pub fn check_fallback_blocking<Args, R, E, F>(fallback: F) -> CheckedFallback<F, Args, E, R>
+where
+    F: BlockingFallback<Args, R, E>,
+{
+    CheckedFallback { fallback, call: F::call_fallback }
+}
+
+/// A fallback whose shape was checked, and how to call it.
+#[derive(Debug)]
+pub struct CheckedFallback<F, Args, E, Out> {
+    fallback: F,
+    call: fn(F, Args, CallError<E>) -> Out,
+}
+
+impl<F, Args, E, Out> CheckedFallback<F, Args, E, Out> {
+    /// Calls the fallback with the function's arguments and the error. Their types are
+    /// compared through [`SameParameters`], so a mismatch is a trait error that names both
+    /// lists, not a type mismatch on the path whose suggested conversions would be nonsense.
+    #[inline]
+    pub fn call<A>(self, args: A) -> Out
+    where
+        A: SameParameters<(Args, CallError<E>)>,
+    {
+        let (args, error) = args.into_expected();
+        (self.call)(self.fallback, args, error)
+    }
+}
+
+/// The function's arguments and error, as the fallback takes them.
+#[diagnostic::on_unimplemented(
+    message = "the fallback's parameters do not match the function's arguments: it takes `{Expected}`, the function passes `{Self}`",
+    label = "the fallback must take the function's arguments, with the same types, then the `CallError`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type)"
+)]
+pub trait SameParameters<Expected> {
+    /// As the fallback's parameters.
+    fn into_expected(self) -> Expected;
+}
+
+impl<T> SameParameters<T> for T {
+    #[inline]
+    fn into_expected(self) -> T {
+        self
+    }
+}
+
+/// Runs an async fallback with its span and metrics. Unlike [`run_fallback`], no bound on
+/// the return type: one that is not a `Result` is reported on the return type alone.
+#[inline]
+pub async fn fallback<R, E, G, GF>(breaker: &Breaker, error: CallError<E>, fallback: G) -> R
+where
+    G: FnOnce(CallError<E>) -> GF,
+    GF: Future<Output = R>,
+{
+    breaker.run_fallback(error, fallback).await
+}
+
+/// Runs a blocking fallback with its span and metrics.
+#[inline]
+pub fn fallback_blocking<R, E, G>(breaker: &Breaker, error: CallError<E>, fallback: G) -> R
+where
+    G: FnOnce(CallError<E>) -> R,
+{
+    breaker.run_fallback_blocking(error, fallback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::default_name;
