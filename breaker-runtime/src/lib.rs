@@ -131,5 +131,6 @@ pub use breaker_core::{
     RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
 };
 
+#[doc = include_str!("circuit_breaker.md")]
 #[doc(inline)]
 pub use breaker_macros::circuit_breaker;

@@ -333,7 +333,27 @@ where
 /// The policy of a call site: its timeout and classification.
 #[inline]
 pub fn policy<C>(options: &Options, classify: C) -> Policy<C> {
+    if options.timeout.is_some() {
+        require_tokio("timeout = \"...\"");
+    }
     options.policy(classify)
+}
+
+/// Tokio's timers panic outside a tokio runtime with "there is no reactor running", which
+/// names neither the attribute nor the fix: check first and say both.
+#[inline]
+fn require_tokio(argument: &str) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        outside_tokio(argument);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn outside_tokio(argument: &str) -> ! {
+    panic!(
+        "`#[circuit_breaker({argument})]` needs a tokio runtime for its timer, and this call runs outside one; run it under `#[tokio::main]` or `tokio::runtime::Runtime::block_on` (built with timers enabled)"
+    )
 }
 
 pin_project_lite::pin_project! {
@@ -366,6 +386,7 @@ where
     F: Future<Output = R>,
     C: Classify<R::Ok, R::Err>,
 {
+    require_tokio(if options.timeout.is_some() { "timeout = \"...\", retry(...)" } else { "retry(...)" });
     let policy = options.policy(classify);
     let retry = options.retry.unwrap_or(Retry::new(1, Duration::ZERO));
     breaker
