@@ -129,3 +129,29 @@ fn log_transition(t: &Transition) {
         );
     }
 }
+
+// ---- Display: one readable log line per event ------------------------------------------
+
+/// One log line, the inner event's: a [`Transition`], a [`Rejected`] or a
+/// [`ThresholdExceeded`].
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use breaker_runtime::Registry;
+///
+/// let registry = Registry::new();
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&lines);
+/// registry.on_event(move |event| sink.lock().unwrap().push(event.to_string()));
+/// registry.breaker("payments").force_open();
+/// assert_eq!(lines.lock().unwrap()[0], "circuit breaker `payments`: closed -> forced_open (force_open)");
+/// ```
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Transition(t) => t.fmt(f),
+            Event::Rejected(r) => r.fmt(f),
+            Event::ThresholdExceeded(t) => t.fmt(f),
+        }
+    }
+}
