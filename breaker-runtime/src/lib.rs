@@ -113,6 +113,12 @@ pub mod __private {
 }
 mod private;
 
+/// Recipes for the first day: the global registry from a file and the environment, a
+/// Prometheus recorder with histogram buckets, bounded breaker names for untrusted input, and
+/// readable transition logs.
+#[doc = include_str!("recipes.md")]
+pub mod recipes {}
+
 #[cfg(feature = "tower")]
 pub mod tower;
 
