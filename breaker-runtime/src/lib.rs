@@ -92,6 +92,8 @@
 //! - [`Registry::health`] returns a [`HealthReport`] for a readiness endpoint.
 
 #![forbid(unsafe_code)]
+// On docs.rs, mark each feature-gated item with the feature that enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod classify;
