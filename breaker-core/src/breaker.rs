@@ -1,5 +1,6 @@
 //! The circuit breaker: admission, outcomes, transitions.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -123,6 +124,20 @@ struct Ticket {
     started: u64,
 }
 
+/// Events waiting for the listener before the threads that make more wait for it to catch
+/// up (the thread delivering never waits, so a listener may change the state itself).
+const OUTBOX_CAPACITY: usize = 1024;
+
+/// Events made under the state lock, in transition order, waiting for delivery.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: VecDeque<Event>,
+    /// The thread delivering, if one is.
+    delivering: Option<std::thread::ThreadId>,
+    /// Delivery waits until the breaker is published ([`CircuitBreaker::hold_events`]).
+    held: bool,
+}
+
 /// Mutable state that changes only on failures, transitions and unclean windows.
 #[derive(Debug)]
 struct Inner {
@@ -175,6 +190,8 @@ pub struct CircuitBreaker {
     inner: Mutex<Inner>,
     clock: ClockSource,
     listener: Option<Arc<dyn Listener>>,
+    /// Lock order: `inner`, then `outbox`; neither is held while the listener runs.
+    outbox: Mutex<Outbox>,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -212,6 +229,7 @@ impl CircuitBreaker {
             name,
             clock: ClockSource::System,
             listener: None,
+            outbox: Mutex::new(Outbox::default()),
         };
         breaker.mirror_config(&lock(&breaker.inner));
         breaker
@@ -224,9 +242,51 @@ impl CircuitBreaker {
     }
 
     /// Reports transitions and threshold crossings to `listener`.
+    ///
+    /// The listener hears one breaker's events one at a time, in the order they happened,
+    /// and never while a lock of the breaker is held: it may call back into the breaker. It
+    /// runs on a thread that caused one of them, after that thread's state change is done:
+    /// usually the caller's own, so a slow listener delays the call that caused the
+    /// transition. When another thread is already delivering this breaker's events, that
+    /// thread delivers the new one too, after its own, and the caller goes on at once.
     pub fn with_listener(mut self, listener: Arc<dyn Listener>) -> Self {
         self.listener = Some(listener);
         self
+    }
+
+    /// Holds events for the listener until [`release_events`](Self::release_events): a
+    /// registry uses it to finish publishing a new breaker before anyone hears of it. Events
+    /// keep their order while held.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use breaker_core::{CircuitBreaker, Config, Listener, State, Transition};
+    ///
+    /// #[derive(Default)]
+    /// struct Seen(Mutex<Vec<State>>);
+    /// impl Listener for Seen {
+    ///     fn on_transition(&self, t: &Transition) {
+    ///         self.0.lock().unwrap().push(t.to);
+    ///     }
+    /// }
+    ///
+    /// let seen = Arc::new(Seen::default());
+    /// let breaker = CircuitBreaker::new("db", Config::default()).with_listener(seen.clone()).hold_events();
+    /// breaker.metrics_only();
+    /// assert!(seen.0.lock().unwrap().is_empty(), "held");
+    /// breaker.release_events();
+    /// assert_eq!(*seen.0.lock().unwrap(), [State::MetricsOnly]);
+    /// ```
+    pub fn hold_events(self) -> Self {
+        lock(&self.outbox).held = true;
+        self
+    }
+
+    /// Delivers the events held since [`hold_events`](Self::hold_events), and every later one
+    /// as it happens.
+    pub fn release_events(&self) {
+        lock(&self.outbox).held = false;
+        self.deliver(true);
     }
 
     /// The breaker's name.
@@ -425,13 +485,14 @@ impl CircuitBreaker {
     /// Moves to `to` if the breaker is still in the state and generation of `seen` (another
     /// caller may have moved it first), and reports the transition.
     fn transition_from(&self, seen: Word, to: State, reason: Reason, now: u64) {
-        let event = {
+        let posted = {
             let mut inner = lock(&self.inner);
             let current = Word(self.word.load(Ordering::Acquire));
-            (current.generation() == seen.generation() && current.state() == seen.state())
-                .then(|| self.transition(&mut inner, current, to, reason, now))
+            let event = (current.generation() == seen.generation() && current.state() == seen.state())
+                .then(|| self.transition(&mut inner, current, to, reason, now));
+            self.post(event)
         };
-        self.notify(event);
+        self.deliver(posted);
     }
 
     fn rejected(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
@@ -477,7 +538,7 @@ impl CircuitBreaker {
 
     #[cold]
     fn record_slow(&self, ticket: &Ticket, failed: bool, slow: bool, now: u64) {
-        let event = {
+        let posted = {
             let mut inner = lock(&self.inner);
             let word = Word(self.word.load(Ordering::Acquire));
             if word.generation() != ticket.generation {
@@ -491,9 +552,9 @@ impl CircuitBreaker {
             }
             let event = self.evaluate(&mut inner, word, now);
             self.update_dirty(&inner);
-            event
+            self.post(event)
         };
-        self.notify(event);
+        self.deliver(posted);
     }
 
     /// After recording in closed or metrics-only: opens the breaker, or reports the crossing.
@@ -529,13 +590,13 @@ impl CircuitBreaker {
             return;
         }
         let now = self.clock.now_nanos();
-        let event = {
+        let posted = {
             let mut inner = lock(&self.inner);
             let Some(word) = self.release_probe(ticket) else {
                 return;
             };
             let slow = is_slow(self.slow_nanos.load(Ordering::Relaxed), ticket.started, now);
-            if outcome == Some(Outcome::Failure) || slow {
+            let event = if outcome == Some(Outcome::Failure) || slow {
                 Some(self.transition(&mut inner, word, State::Open, Reason::ProbeFailed, now))
             } else {
                 inner.probe_successes += 1;
@@ -543,9 +604,10 @@ impl CircuitBreaker {
                 (successes >= inner.config.success_threshold()).then(|| {
                     self.transition(&mut inner, word, State::Closed, Reason::ProbesSucceeded { successes }, now)
                 })
-            }
+            };
+            self.post(event)
         };
-        self.notify(event.map(Event::Transition));
+        self.deliver(posted);
     }
 
     /// Gives a probe slot back if the ticket's generation is current. Returns the new word.
@@ -639,29 +701,77 @@ impl CircuitBreaker {
         self.update_dirty(inner);
     }
 
-    fn notify(&self, event: Option<impl Into<Event>>) {
-        let (Some(event), Some(listener)) = (event, &self.listener) else {
+    /// Queues `event` for the listener. Called with the state lock held, so events enter the
+    /// outbox in the order the transitions happened. True when something was queued.
+    fn post(&self, event: Option<impl Into<Event>>) -> bool {
+        let (Some(event), Some(_)) = (event, &self.listener) else {
+            return false;
+        };
+        lock(&self.outbox).queue.push_back(event.into());
+        true
+    }
+
+    /// Delivers queued events to the listener, one at a time and in order, with no lock held
+    /// while the listener runs. If another thread is delivering, it delivers ours too (after
+    /// its own), and this returns at once.
+    fn deliver(&self, posted: bool) {
+        let Some(listener) = self.listener.as_ref().filter(|_| posted) else {
             return;
         };
-        // A panicking listener must not break the breaker or its caller.
-        let _ = catch_unwind(AssertUnwindSafe(|| match event.into() {
-            Event::Transition(t) => listener.on_transition(&t),
-            Event::Exceeded(e) => listener.on_threshold_exceeded(&e),
-        }));
+        let me = std::thread::current().id();
+        {
+            let mut outbox = lock(&self.outbox);
+            loop {
+                if outbox.held || outbox.delivering == Some(me) {
+                    return; // delivered on release, or by this thread's own loop below
+                }
+                if outbox.delivering.is_none() {
+                    break;
+                }
+                if outbox.queue.len() <= OUTBOX_CAPACITY {
+                    return; // the thread delivering delivers ours too
+                }
+                // The listener is far behind: wait for it rather than queue without bound.
+                drop(outbox);
+                std::thread::yield_now();
+                outbox = lock(&self.outbox);
+            }
+            outbox.delivering = Some(me);
+        }
+        loop {
+            let next = {
+                let mut outbox = lock(&self.outbox);
+                let next = outbox.queue.pop_front();
+                if next.is_none() {
+                    // Cleared under the same lock a poster takes: nothing is left behind.
+                    outbox.delivering = None;
+                }
+                next
+            };
+            let Some(event) = next else {
+                return;
+            };
+            // A panicking listener must not break the breaker or its caller.
+            let _ = catch_unwind(AssertUnwindSafe(|| match event {
+                Event::Transition(t) => listener.on_transition(&t),
+                Event::Exceeded(e) => listener.on_threshold_exceeded(&e),
+            }));
+        }
     }
 
     fn manual(&self, to: State, op: ManualOp) {
         let now = self.clock.now_nanos();
-        let event = {
+        let posted = {
             let mut inner = lock(&self.inner);
             let word = Word(self.word.load(Ordering::Acquire));
             // Reset always runs: entering Closed empties the window even when already closed.
             if op != ManualOp::Reset && word.state() == to {
                 return;
             }
-            self.transition(&mut inner, word, to, Reason::Manual(op), now)
+            let event = self.transition(&mut inner, word, to, Reason::Manual(op), now);
+            self.post(Some(event))
         };
-        self.notify(Some(event));
+        self.deliver(posted);
     }
 
     /// Rejects every call until [`reset`](Self::reset) (or another manual state).
@@ -761,6 +871,7 @@ fn trip_reason(inner: &mut Inner, now: u64) -> Option<Reason> {
     None
 }
 
+#[derive(Debug)]
 enum Event {
     Transition(Transition),
     Exceeded(ThresholdExceeded),

@@ -11,6 +11,42 @@ pub const MAX_COUNT_WINDOW: u32 = 1_000_000;
 pub const MAX_TIME_WINDOW: Duration = Duration::from_secs(3600);
 /// Largest number of concurrent half-open probes.
 pub const MAX_HALF_OPEN_PERMITS: u32 = 10_000;
+/// Shortest open `wait`: one millisecond. A shorter wait is a typo (`"2ns"` for `"2s"`), and
+/// a breaker that reopens every few nanoseconds protects nothing.
+pub const MIN_WAIT: Duration = Duration::from_millis(1);
+/// Longest duration any setting takes: 24 hours. Bounds `wait`, `max_wait`, `slow_call`,
+/// `max_half_open` and call timeouts (see [`check_timeout`]); a longer value is almost
+/// certainly a mistake (`"18446744073709551615s"` would leave a breaker open for centuries).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Checks a call timeout (the attribute's `timeout`, a retry's `backoff`) against the bounds
+/// every configuration duration has: longer than zero and at most [`MAX_DURATION`]. `field` names
+/// the setting in the error.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_core::check_timeout;
+///
+/// assert!(check_timeout("timeout", Duration::from_secs(2)).is_ok());
+/// let err = check_timeout("timeout", Duration::from_secs(25 * 3600)).unwrap_err();
+/// assert_eq!(err.to_string(), "`timeout`: must be at most 24h, got 25h");
+/// ```
+pub fn check_timeout(field: &'static str, timeout: Duration) -> Result<(), FieldError> {
+    if timeout.is_zero() {
+        Err(FieldError::new(field, "must be longer than zero".to_owned()))
+    } else if timeout > MAX_DURATION {
+        Err(FieldError::new(field, too_long(timeout)))
+    } else {
+        Ok(())
+    }
+}
+
+/// The message for a duration over [`MAX_DURATION`].
+fn too_long(d: Duration) -> String {
+    format!("must be at most {}, got {}", format_duration(MAX_DURATION), format_duration(d))
+}
 
 /// How the failure and slow-call rates are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +86,19 @@ pub struct SlowCalls {
 /// | `failure_rate` | 0.5 | half the calls failing is an outage, not noise |
 /// | `window` | 100 calls | large enough for a stable rate, small enough to react within seconds at modest traffic |
 /// | `minimum_calls` | 20 | a rate over fewer calls is noise; still lets a breaker trip long before the window fills (Resilience4j's 100 does not) |
-/// | `slow_call` | off | what counts as slow depends on the endpoint |
-/// | `wait` | 60 s | long enough for a restart or failover to finish |
+/// | `slow_call` | off | what counts as slow depends on the endpoint (at most 24 h) |
+/// | `wait` | 60 s | long enough for a restart or failover to finish (1 ms to 24 h) |
 /// | `backoff_multiplier` | 1 (fixed wait) | exponential backoff is opt-in |
-/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff, jitter included |
+/// | `max_wait` | 10 min or `wait`, whichever is larger | caps the backoff, jitter included (at most 24 h) |
 /// | `jitter` | 0 | deterministic unless asked; use 0.1–0.3 with many clients |
 /// | `half_open_permits` | 2 | one probe is a coin toss; two agreeing probes are evidence |
 /// | `success_threshold` | 2 | close only when every probe succeeded |
-/// | `max_half_open` | 120 s | probes that never report back cannot wedge the breaker |
+/// | `max_half_open` | 120 s | probes that never report back cannot wedge the breaker (at most 24 h) |
+///
+/// Every duration is bounded: at most [`MAX_DURATION`] (24 h), `wait` at least [`MIN_WAIT`]
+/// (1 ms), a time window from 1 s to [`MAX_TIME_WINDOW`] (1 h). A value outside its bounds is
+/// an error from [`ConfigBuilder::build`] naming the field and the bound, whether it came from
+/// code, an attribute, a file or the environment.
 ///
 /// # Example
 ///
@@ -89,6 +130,7 @@ pub struct Config {
     half_open_permits: u32,
     success_threshold: u32,
     max_half_open: Duration,
+    enabled: bool,
 }
 
 impl Default for Config {
@@ -119,7 +161,14 @@ impl Config {
             half_open_permits: Some(self.half_open_permits),
             success_threshold: Some(self.success_threshold),
             max_half_open: Some(self.max_half_open),
+            enabled: Some(self.enabled),
         }
+    }
+
+    /// False when this breaker is switched off by configuration (`enabled = false`): a
+    /// registry keeps it in the metrics-only state, admitting and measuring every call.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Consecutive failures that open the breaker, or `None` when this trip is off.
@@ -205,6 +254,7 @@ pub struct ConfigBuilder {
     half_open_permits: Option<u32>,
     success_threshold: Option<u32>,
     max_half_open: Option<Duration>,
+    enabled: Option<bool>,
 }
 
 /// The keys [`ConfigBuilder::set`] accepts, as used in attributes, files and the environment.
@@ -222,6 +272,7 @@ pub const KEYS: &[&str] = &[
     "half_open_permits",
     "success_threshold",
     "max_half_open",
+    "enabled",
 ];
 
 impl ConfigBuilder {
@@ -308,6 +359,43 @@ impl ConfigBuilder {
         self
     }
 
+    /// Switches this breaker off (`false`: metrics-only, admitting and measuring every call) or
+    /// on (`true`, the default).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// True when this builder sets `key` (one of [`KEYS`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::Config;
+    ///
+    /// let b = Config::builder().wait(Duration::from_secs(5));
+    /// assert!(b.is_set("wait"));
+    /// assert!(!b.is_set("jitter"));
+    /// ```
+    pub fn is_set(&self, key: &str) -> bool {
+        match key {
+            "consecutive_failures" => self.consecutive_failures.is_some(),
+            "failure_rate" => self.failure_rate.is_some(),
+            "window" => self.window.is_some(),
+            "minimum_calls" => self.minimum_calls.is_some(),
+            "slow_call" => self.slow_call.is_some(),
+            "slow_call_rate" => self.slow_call_rate.is_some(),
+            "wait" => self.wait.is_some(),
+            "backoff_multiplier" => self.backoff_multiplier.is_some(),
+            "max_wait" => self.max_wait.is_some(),
+            "jitter" => self.jitter.is_some(),
+            "half_open_permits" => self.half_open_permits.is_some(),
+            "success_threshold" => self.success_threshold.is_some(),
+            "max_half_open" => self.max_half_open.is_some(),
+            "enabled" => self.enabled.is_some(),
+            _ => false,
+        }
+    }
+
     /// Layers `over` on top of `self`: every field `over` sets wins.
     pub fn merge(mut self, over: &ConfigBuilder) -> Self {
         macro_rules! take {
@@ -326,8 +414,14 @@ impl ConfigBuilder {
             jitter,
             half_open_permits,
             success_threshold,
-            max_half_open
+            max_half_open,
+            enabled
         );
+        // Turning a trip off turns off what depends on it: a layer that switches slow-call
+        // detection off drops a slow-call rate set by a lower layer.
+        if over.slow_call == Some(None) && over.slow_call_rate.is_none() {
+            self.slow_call_rate = None;
+        }
         self
     }
 
@@ -382,6 +476,18 @@ impl ConfigBuilder {
             "half_open_permits" => self.half_open_permits = Some(int(v)?),
             "success_threshold" => self.success_threshold = Some(int(v)?),
             "max_half_open" => self.max_half_open = Some(parse_duration(v).map_err(field)?),
+            "enabled" => {
+                self.enabled = Some(match v.to_ascii_lowercase().as_str() {
+                    "true" | "on" | "yes" => true,
+                    "false" | "off" | "no" => false,
+                    _ => {
+                        return Err(FieldError::new(
+                            "enabled",
+                            format!("invalid value \"{v}\"; expected `true` or `false`"),
+                        ))
+                    }
+                })
+            }
             _ => {
                 return Err(FieldError::new(
                     "",
@@ -457,6 +563,8 @@ impl ConfigBuilder {
                 let rate_threshold = rate.unwrap_or(1.0);
                 if duration.is_zero() {
                     bad("slow_call", "must be longer than zero".to_owned());
+                } else if duration > MAX_DURATION {
+                    bad("slow_call", too_long(duration));
                 }
                 if !(rate_threshold > 0.0 && rate_threshold <= 1.0) {
                     bad("slow_call_rate", format!("must be greater than 0 and at most 1, got {rate_threshold}"));
@@ -465,15 +573,20 @@ impl ConfigBuilder {
             }
         };
         let wait = self.wait.unwrap_or(Duration::from_secs(60));
-        if wait.is_zero() {
-            bad("wait", "must be longer than zero".to_owned());
+        if wait < MIN_WAIT {
+            bad("wait", format!("must be at least {}, got {}", format_duration(MIN_WAIT), format_duration(wait)));
+        } else if wait > MAX_DURATION {
+            bad("wait", too_long(wait));
         }
         let backoff_multiplier = self.backoff_multiplier.unwrap_or(1.0);
         if !(backoff_multiplier.is_finite() && backoff_multiplier >= 1.0) {
             bad("backoff_multiplier", format!("must be a finite number of at least 1, got {backoff_multiplier}"));
         }
-        let max_wait = self.max_wait.unwrap_or_else(|| wait.max(Duration::from_secs(600)));
-        if max_wait < wait {
+        // Unset, it is never the one blamed for a `wait` over the bound.
+        let max_wait = self.max_wait.unwrap_or_else(|| wait.max(Duration::from_secs(600)).min(MAX_DURATION));
+        if max_wait > MAX_DURATION {
+            bad("max_wait", too_long(max_wait));
+        } else if max_wait < wait && wait <= MAX_DURATION {
             bad(
                 "max_wait",
                 format!("{} is shorter than `wait` ({})", format_duration(max_wait), format_duration(wait)),
@@ -499,6 +612,8 @@ impl ConfigBuilder {
         let max_half_open = self.max_half_open.unwrap_or(Duration::from_secs(120));
         if max_half_open.is_zero() {
             bad("max_half_open", "must be longer than zero".to_owned());
+        } else if max_half_open > MAX_DURATION {
+            bad("max_half_open", too_long(max_half_open));
         }
 
         if !errors.is_empty() {
@@ -518,6 +633,7 @@ impl ConfigBuilder {
             half_open_permits,
             success_threshold,
             max_half_open,
+            enabled: self.enabled.unwrap_or(true),
         })
     }
 }
@@ -596,9 +712,85 @@ impl std::error::Error for ConfigError {}
 
 #[cfg(feature = "serde")]
 mod serde_impl {
-    use super::{ConfigBuilder, KEYS};
+    //! Files, the environment and the attribute spell settings as text: durations like "30s",
+    //! windows like "100 calls", `false` for a trip that is off. Serialising writes the same
+    //! forms, so a serialised configuration is a valid breaker file and reads back equal.
+
+    use super::{format_duration, Config, ConfigBuilder, KEYS};
     use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
     use std::fmt;
+
+    impl serde::Serialize for ConfigBuilder {
+        /// Only the fields this builder sets, in [`KEYS`] order.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            match self.consecutive_failures {
+                Some(Some(n)) => map.serialize_entry("consecutive_failures", &n)?,
+                Some(None) => map.serialize_entry("consecutive_failures", &false)?,
+                None => {}
+            }
+            match self.failure_rate {
+                Some(Some(rate)) => map.serialize_entry("failure_rate", &rate)?,
+                Some(None) => map.serialize_entry("failure_rate", &false)?,
+                None => {}
+            }
+            if let Some(window) = self.window {
+                map.serialize_entry("window", &window.to_string())?;
+            }
+            if let Some(n) = self.minimum_calls {
+                map.serialize_entry("minimum_calls", &n)?;
+            }
+            match self.slow_call {
+                Some(Some(d)) => map.serialize_entry("slow_call", &format_duration(d))?,
+                Some(None) => map.serialize_entry("slow_call", &false)?,
+                None => {}
+            }
+            if let Some(rate) = self.slow_call_rate {
+                map.serialize_entry("slow_call_rate", &rate)?;
+            }
+            if let Some(d) = self.wait {
+                map.serialize_entry("wait", &format_duration(d))?;
+            }
+            if let Some(m) = self.backoff_multiplier {
+                map.serialize_entry("backoff_multiplier", &m)?;
+            }
+            if let Some(d) = self.max_wait {
+                map.serialize_entry("max_wait", &format_duration(d))?;
+            }
+            if let Some(j) = self.jitter {
+                map.serialize_entry("jitter", &j)?;
+            }
+            if let Some(n) = self.half_open_permits {
+                map.serialize_entry("half_open_permits", &n)?;
+            }
+            if let Some(n) = self.success_threshold {
+                map.serialize_entry("success_threshold", &n)?;
+            }
+            if let Some(d) = self.max_half_open {
+                map.serialize_entry("max_half_open", &format_duration(d))?;
+            }
+            if let Some(on) = self.enabled {
+                map.serialize_entry("enabled", &on)?;
+            }
+            map.end()
+        }
+    }
+
+    impl serde::Serialize for Config {
+        /// Every field, as [`ConfigBuilder`] writes them: a complete breaker section.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.to_builder().serialize(serializer)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Config {
+        /// Reads a [`ConfigBuilder`] and validates it: an invalid configuration is an error
+        /// naming every bad field.
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            ConfigBuilder::deserialize(deserializer)?.build().map_err(de::Error::custom)
+        }
+    }
 
     /// A scalar as a file spells it: `5`, `0.5`, `"30s"`, `false`.
     #[derive(serde::Deserialize)]
@@ -625,6 +817,7 @@ mod serde_impl {
                             return Err(de::Error::unknown_field(&key, KEYS));
                         }
                         let text = match map.next_value::<Scalar>()? {
+                            Scalar::Bool(true) if key == "enabled" => "true".to_owned(),
                             Scalar::Bool(true) => {
                                 return Err(de::Error::custom(format!(
                                     "`{key}`: `true` is not a value; give a number or a duration, or `false` to turn it off"
@@ -648,6 +841,15 @@ mod serde_impl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bounds_are_the_documented_ones() {
+        assert_eq!(MIN_WAIT, Duration::from_millis(1));
+        assert_eq!(MAX_DURATION, Duration::from_secs(24 * 3600));
+        assert_eq!(format_duration(MAX_DURATION), "24h");
+        assert!(check_timeout("timeout", Duration::ZERO).is_err());
+        assert!(check_timeout("timeout", MAX_DURATION).is_ok());
+    }
 
     #[test]
     fn defaults_are_documented_values() {
@@ -754,6 +956,20 @@ mod tests {
         assert_eq!(c.wait_for(1), Duration::from_secs(20));
         assert_eq!(c.wait_for(2), Duration::from_secs(35));
         assert_eq!(c.wait_for(u32::MAX), Duration::from_secs(35));
+    }
+
+    #[test]
+    fn switching_slow_calls_off_over_a_default_drops_the_rate_that_needs_them() {
+        let default = Config::builder().slow_call(Duration::from_secs(2)).slow_call_rate(0.5);
+        let mut over = ConfigBuilder::new();
+        over.set("slow_call", "false").unwrap();
+        let merged = default.merge(&over).build().expect("slow calls off, so no rate is needed");
+        assert_eq!(merged.slow_calls(), None);
+        // A layer that sets both keeps its own rate, and the check still applies.
+        let mut both = ConfigBuilder::new();
+        both.set("slow_call", "false").unwrap();
+        both.set("slow_call_rate", "0.3").unwrap();
+        assert!(Config::builder().merge(&both).build().is_err());
     }
 
     #[test]

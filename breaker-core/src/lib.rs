@@ -69,8 +69,8 @@ mod window;
 pub use breaker::{CircuitBreaker, DetachedPermit, Outcome, OwnedPermit, Permit, RejectReason, Rejected};
 pub use clock::{Clock, ClockSource, SystemClock};
 pub use config::{
-    Config, ConfigBuilder, ConfigError, FieldError, SlowCalls, WindowKind, KEYS, MAX_COUNT_WINDOW,
-    MAX_HALF_OPEN_PERMITS, MAX_TIME_WINDOW,
+    check_timeout, Config, ConfigBuilder, ConfigError, FieldError, SlowCalls, WindowKind, KEYS, MAX_COUNT_WINDOW,
+    MAX_DURATION, MAX_HALF_OPEN_PERMITS, MAX_TIME_WINDOW, MIN_WAIT,
 };
 pub use event::{Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
 pub use state::State;

@@ -45,9 +45,12 @@ impl ManualClock {
         Self::default()
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`. The clock stops at its largest reading (about 584
+    /// years) rather than wrapping around to zero.
     pub fn advance(&self, by: Duration) {
-        self.now.fetch_add(nanos(by), Ordering::SeqCst);
+        let by = nanos(by);
+        // `fetch_update` with a closure that always returns `Some` cannot fail.
+        let _ = self.now.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| Some(now.saturating_add(by)));
     }
 
     /// Sets the clock to `at` since its origin. Ignored if that would move it backwards.

@@ -192,3 +192,34 @@ fn a_late_closed_outcome_never_decides_the_trial() {
         assert_eq!(breaker.state(), State::Open, "the failed probe reopens; the late success is discarded");
     });
 }
+
+/// Records every transition it hears, in the order heard.
+#[derive(Default)]
+struct Ordered(std::sync::Mutex<Vec<(State, State)>>);
+
+impl Listener for Ordered {
+    fn on_transition(&self, t: &Transition) {
+        self.0.lock().unwrap().push((t.from, t.to));
+    }
+}
+
+/// Two threads change one breaker's state at once: the listener hears the transitions as one
+/// chain (each starts where the previous ended), and the last one heard is the final state.
+#[test]
+fn listeners_hear_transitions_in_order() {
+    builder().check(|| {
+        let heard = StdArc::new(Ordered::default());
+        let breaker = StdArc::new(CircuitBreaker::new("loom", Config::default()).with_listener(heard.clone()));
+        let opener = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.force_open())
+        };
+        breaker.disable();
+        opener.join().unwrap();
+        let heard = heard.0.lock().unwrap().clone();
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert_eq!(heard[0].0, State::Closed, "{heard:?}");
+        assert_eq!(heard[0].1, heard[1].0, "out of order: {heard:?}");
+        assert_eq!(heard[1].1, breaker.state(), "the last heard is the final state: {heard:?}");
+    });
+}

@@ -14,7 +14,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, ExprUnary, Ident, Lit, LitStr, Path, Token, UnOp};
 
-use breaker_core::parse::parse_duration;
+use breaker_core::parse::{format_duration, parse_duration};
 use breaker_core::ConfigBuilder;
 
 /// The arguments that are not breaker configuration, in the order error messages list them.
@@ -293,6 +293,7 @@ fn example(key: &str) -> &'static str {
         "failure_rate" | "slow_call_rate" => "0.5",
         "backoff_multiplier" => "2.0",
         "jitter" => "0.1",
+        "enabled" => "false",
         _ => "5",
     }
 }
@@ -322,6 +323,11 @@ fn duration(value: &Expr, key: &str) -> syn::Result<Spanned<Duration>> {
     let parsed = parse_duration(&lit.value()).map_err(|e| syn::Error::new(lit.span(), format_args!("`{key}`: {e}")))?;
     if parsed.is_zero() {
         return Err(syn::Error::new(lit.span(), format_args!("`{key}` must be longer than zero")));
+    }
+    if parsed > breaker_core::MAX_DURATION {
+        // The bound every configuration duration has, worded as `ConfigBuilder::build` words it.
+        let (max, got) = (format_duration(breaker_core::MAX_DURATION), format_duration(parsed));
+        return Err(syn::Error::new(lit.span(), format_args!("`{key}`: must be at most {max}, got {got}")));
     }
     Ok(Spanned { value: parsed, span: lit.span() })
 }
@@ -371,6 +377,7 @@ fn config_value(key: &'static str, value: &Expr, builder: &mut ConfigBuilder) ->
             _ => return Err(wrong_type(key, value)),
         },
         (Kind::Duration | Kind::Window, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => s.value(),
+        (Kind::Bool, Expr::Lit(ExprLit { lit: Lit::Bool(b), .. })) => b.value.to_string(),
         (_, Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) if s.value() == "off" && can_be_off(key) => "off".to_owned(),
         _ => return Err(wrong_type(key, value)),
     };
@@ -386,6 +393,7 @@ enum Kind {
     Float,
     Duration,
     Window,
+    Bool,
 }
 
 fn kind(key: &str) -> Kind {
@@ -393,6 +401,7 @@ fn kind(key: &str) -> Kind {
         "failure_rate" | "slow_call_rate" | "backoff_multiplier" | "jitter" => Kind::Float,
         "slow_call" | "wait" | "max_wait" | "max_half_open" => Kind::Duration,
         "window" => Kind::Window,
+        "enabled" => Kind::Bool,
         _ => Kind::Int,
     }
 }
@@ -407,6 +416,7 @@ fn wrong_type(key: &str, value: &Expr) -> syn::Error {
         Kind::Float => "a number",
         Kind::Duration => "a duration string",
         Kind::Window => "a window string",
+        Kind::Bool => "`true` or `false`",
     };
     let off = if can_be_off(key) { format!(" (or `{key} = \"off\"`)") } else { String::new() };
     syn::Error::new(
@@ -423,6 +433,20 @@ mod tests {
         let mut errors = Errors::default();
         let args = syn::parse2::<RawArgs>(tokens).unwrap().into_args(&mut errors);
         (args, errors.into_error())
+    }
+
+    #[test]
+    fn durations_over_their_bound_are_errors_naming_the_field_and_the_bound() {
+        let (_, e) = parse(quote::quote!(timeout = "25h"));
+        assert_eq!(e.unwrap().to_string(), "`timeout`: must be at most 24h, got 25h");
+        let (_, e) = parse(quote::quote!(retry(attempts = 3, backoff = "18446744073709551615s")));
+        assert!(e.unwrap().to_string().starts_with("`backoff`: must be at most 24h, got "));
+        let (args, e) = parse(quote::quote!(wait = "2ns"));
+        assert!(e.is_none(), "range checks are the core's, in `validate`");
+        assert_eq!(
+            args.builder.build().unwrap_err().to_string(),
+            "invalid circuit breaker configuration: `wait`: must be at least 1ms, got 2ns"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::events::{Event, Hub};
 use crate::metrics::BreakerMetrics;
 use crate::retry::Retry;
 
-/// Per-call options: a timeout and how results are classified.
+/// Per-call options: a timeout, a fallback's timeout and how results are classified.
 ///
 /// # Example
 ///
@@ -39,13 +39,14 @@ use crate::retry::Retry;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Policy<C = ErrorsAreFailures> {
     timeout: Option<Duration>,
+    fallback_timeout: Option<Duration>,
     classify: C,
 }
 
 impl Policy {
     /// No timeout; `Ok` is a success and every `Err` a failure.
     pub const fn new() -> Self {
-        Policy { timeout: None, classify: ErrorsAreFailures }
+        Policy { timeout: None, fallback_timeout: None, classify: ErrorsAreFailures }
     }
 }
 
@@ -63,14 +64,52 @@ impl<C> Policy<C> {
         self
     }
 
+    /// Bound the fallback of [`Breaker::call_or_else`] by `timeout` (it defaults to the call's
+    /// own [`timeout`](Self::timeout)). A fallback still running when it elapses is dropped and
+    /// the caller gets [`CallError::Timeout`] carrying this limit; a warning is logged. A call
+    /// and its fallback together take at most `timeout` plus `fallback_timeout`. Needs a tokio
+    /// runtime with time enabled.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use breaker_runtime::{CallError, FallbackOn, Policy, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let feed = registry.breaker("feed");
+    /// feed.force_open();
+    /// let policy = Policy::new().timeout(Duration::from_secs(2)).fallback_timeout(Duration::from_millis(500));
+    /// let result = feed
+    ///     .call_or_else(&policy, FallbackOn::Any, async { Ok::<_, std::io::Error>("fresh") }, |_| async {
+    ///         tokio::time::sleep(Duration::from_secs(60)).await; // a cache that hangs
+    ///         Ok("cached")
+    ///     })
+    ///     .await;
+    /// let Err(CallError::Timeout(t)) = result else { panic!() };
+    /// assert_eq!(t.after(), Duration::from_millis(500));
+    /// # });
+    /// ```
+    pub const fn fallback_timeout(mut self, timeout: Duration) -> Self {
+        self.fallback_timeout = Some(timeout);
+        self
+    }
+
     /// Classify results with `classify` (a [`Classifier`](crate::Classifier) or a closure).
     pub fn classify<D>(self, classify: D) -> Policy<D> {
-        Policy { timeout: self.timeout, classify }
+        Policy { timeout: self.timeout, fallback_timeout: self.fallback_timeout, classify }
     }
 
     /// The timeout, if any.
     pub fn timeout_duration(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The limit on a fallback: [`fallback_timeout`](Self::fallback_timeout) if set, otherwise
+    /// the call's timeout, otherwise none.
+    pub fn fallback_timeout_duration(&self) -> Option<Duration> {
+        self.fallback_timeout.or(self.timeout)
     }
 
     /// The classifier.
@@ -280,17 +319,19 @@ where
         let started = shared.metrics.start();
         // If the poll unwinds, the permit (a local) records the failure as it drops, and this
         // counts it.
+        // The classifier too: a panic in it is a failure like one in `fut`.
         let unwinding = CountOnUnwind { shared, probe: permit.is_probe(), started };
         // Done until shown otherwise: a poll after this one unwound is a poll after completion.
         **this.phase = Phase::Done;
-        let polled = this.fut.poll(cx);
-        std::mem::forget(unwinding); // it returned: no unwinding
-        match polled {
+        match this.fut.poll(cx) {
             Poll::Ready(result) => {
-                shared.finish(permit, started, this.policy.classify.classify(&result));
+                let outcome = this.policy.classify.classify(&result);
+                std::mem::forget(unwinding); // they returned: no unwinding
+                shared.finish(permit, started, outcome);
                 Poll::Ready(result.map_err(CallError::Failed))
             }
             Poll::Pending => {
+                std::mem::forget(unwinding); // it returned: no unwinding
                 **this.phase = Phase::Running(Running { permit, started, extras: None });
                 Poll::Pending
             }
@@ -322,6 +363,12 @@ where
 {
     let this = fut.project();
     let shared: &'a Shared = this.shared;
+    if *this.panicked {
+        // An earlier poll unwound and the caller caught it: the call failed, and `fut` must not
+        // run again.
+        abandon(shared, this.phase, true);
+        panic!("`CallFuture` polled after completion");
+    }
     let running = match &mut **this.phase {
         Phase::Running(running) => running,
         Phase::Done => panic!("`CallFuture` polled after completion"),
@@ -352,8 +399,12 @@ where
     let Poll::Ready(result) = polled else {
         return Poll::Pending;
     };
-    let Some(Running { permit, started, .. }) = this.phase.finish() else { unreachable!("running") };
+    // Classified while the call still holds its permit: if the classifier panics, the call is
+    // settled as a failure (by `drop`) like a panic in `fut`.
+    let unwinding = OnUnwind(this.panicked);
     let outcome = this.policy.classify.classify(&result);
+    std::mem::forget(unwinding); // it returned: no unwinding
+    let Some(Running { permit, started, .. }) = this.phase.finish() else { unreachable!("running") };
     shared.finish(permit, started, outcome);
     Poll::Ready(result.map_err(CallError::Failed))
 }
@@ -363,6 +414,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: BreakerMetrics,
     pub(crate) hub: Arc<Hub>,
     pub(crate) critical: AtomicBool,
+    /// Clock reading of the last registry lookup, for idle eviction.
+    pub(crate) last_used: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -496,7 +549,8 @@ impl fmt::Debug for Breaker {
 
 impl Breaker {
     pub(crate) fn new(core: CircuitBreaker, metrics: BreakerMetrics, hub: Arc<Hub>) -> Self {
-        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false) }) }
+        let last_used = std::sync::atomic::AtomicU64::new(0);
+        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false), last_used }) }
     }
 
     /// The breaker's name.
@@ -550,7 +604,8 @@ impl Breaker {
     /// Runs `fut` through the breaker: `Ok` is a success, every `Err` a failure.
     ///
     /// Dropping the returned future mid-call frees the permit and records nothing; a panic
-    /// inside `fut` is recorded as a failure and then keeps unwinding.
+    /// inside `fut` (or in the classifier) is recorded as a failure and then keeps unwinding,
+    /// also when the caller catches it and drops the future afterwards.
     #[inline]
     pub fn call<T, E, F>(&self, fut: F) -> CallFuture<'_, F, ErrorsAreFailures>
     where
@@ -573,7 +628,7 @@ impl Breaker {
     }
 
     /// Runs a blocking closure through the breaker: `Ok` is a success, every `Err` a failure.
-    /// A panic inside `f` is recorded as a failure and keeps unwinding.
+    /// A panic inside `f` (or in the classifier) is recorded as a failure and keeps unwinding.
     pub fn call_blocking<T, E, F>(&self, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -608,20 +663,32 @@ impl Breaker {
         let since = policy.timeout.map(|_| clock.now_nanos());
         let mut call = BlockingCall { shared, permit: Some(permit), started: shared.metrics.start() };
         let result = span.in_scope(f);
-        let (Some(permit), started) = (call.permit.take(), call.started) else {
-            unreachable!("the permit is taken here, or when `f` unwinds")
+        let timed_out = match (policy.timeout, since) {
+            (Some(after), Some(since)) => {
+                (Duration::from_nanos(clock.now_nanos().saturating_sub(since)) > after).then_some(after)
+            }
+            _ => None,
         };
-        if let (Some(after), Some(since)) = (policy.timeout, since) {
-            if Duration::from_nanos(clock.now_nanos().saturating_sub(since)) > after {
+        // Classified while `call` holds the permit: a panicking classifier fails the call.
+        let outcome = timed_out.is_none().then(|| policy.classify.classify(&result));
+        let (Some(permit), started) = (call.permit.take(), call.started) else {
+            unreachable!("the permit is taken here, or when `f` or the classifier unwinds")
+        };
+        match (outcome, timed_out) {
+            (Some(outcome), _) => {
+                shared.finish(permit, started, outcome);
+                result.map_err(CallError::Failed)
+            }
+            (None, after) => {
                 shared.timed_out(permit, started);
-                return Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after }));
+                Err(CallError::Timeout(TimedOut { name: shared.core.name().clone(), after: after.unwrap_or_default() }))
             }
         }
-        shared.finish(permit, started, policy.classify.classify(&result));
-        result.map_err(CallError::Failed)
     }
 
-    /// Runs `fallback` for `error`, recording the fallback's metrics and span.
+    /// Runs `fallback` for `error`, recording the fallback's metrics and span. Nothing bounds
+    /// it: [`call_or_else`](Self::call_or_else) bounds its fallback by the policy's
+    /// [`fallback_timeout`](Policy::fallback_timeout).
     pub async fn run_fallback<T, E, G, GF>(&self, error: CallError<E>, fallback: G) -> T
     where
         G: FnOnce(CallError<E>) -> GF,
@@ -648,6 +715,11 @@ impl Breaker {
 
     /// Runs `fut`; when it fails in a way `on` covers, returns what `fallback` makes of the
     /// error instead.
+    ///
+    /// The fallback runs under the policy's [`fallback_timeout`](Policy::fallback_timeout),
+    /// which defaults to the call's timeout: a fallback still running then is dropped and the
+    /// result is [`CallError::Timeout`] with that limit. Without either timeout the fallback
+    /// is not bounded.
     ///
     /// # Example
     ///
@@ -681,8 +753,36 @@ impl Breaker {
     {
         match self.call_with(policy, fut).await {
             Ok(value) => Ok(value),
-            Err(error) if on.covers(&error) => self.run_fallback(error, fallback).await.map_err(CallError::Failed),
+            Err(error) if on.covers(&error) => match policy.fallback_timeout_duration() {
+                None => self.run_fallback(error, fallback).await.map_err(CallError::Failed),
+                Some(limit) => self.run_fallback_within(limit, error, fallback).await,
+            },
             Err(error) => Err(error),
+        }
+    }
+
+    /// [`run_fallback`](Self::run_fallback) cut off after `limit`: then a timeout, logged.
+    async fn run_fallback_within<T, E, G, GF>(
+        &self,
+        limit: Duration,
+        error: CallError<E>,
+        fallback: G,
+    ) -> Result<T, CallError<E>>
+    where
+        G: FnOnce(CallError<E>) -> GF,
+        GF: Future<Output = Result<T, E>>,
+    {
+        let (kind, metrics) = (error.kind(), &self.shared.metrics);
+        let started = metrics.start();
+        let bounded = tokio::time::timeout(limit, fallback(error).instrument(self.shared.fallback_span(kind)));
+        let out = bounded.await;
+        metrics.fallback(kind, started);
+        match out {
+            Ok(result) => result.map_err(CallError::Failed),
+            Err(_elapsed) => {
+                tracing::warn!(breaker = %self.name(), reason = kind, after = ?limit, "fallback timed out");
+                Err(CallError::Timeout(TimedOut { name: self.name().clone(), after: limit }))
+            }
         }
     }
 

@@ -10,8 +10,11 @@ use tokio::sync::broadcast;
 use crate::metrics::BreakerMetrics;
 use crate::sync::{read, write};
 
-/// Something a breaker did that users may want to alert on.
+/// Something a breaker or its registry did that users may want to alert on.
+///
+/// New kinds of events may be added: match with a wildcard arm.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A state change.
     Transition(Transition),
@@ -19,6 +22,11 @@ pub enum Event {
     Rejected(Rejected),
     /// In metrics-only mode, a threshold was crossed.
     ThresholdExceeded(ThresholdExceeded),
+    /// The registry's configuration was reloaded: the breakers whose configuration changed
+    /// ([`Registry::reload`](crate::Registry::reload)).
+    ConfigReloaded(Vec<breaker_core::Name>),
+    /// A reload was refused, with every error; nothing changed.
+    ConfigReloadFailed(crate::sources::SourceErrors),
 }
 
 type Callback = Arc<dyn Fn(&Event) + Send + Sync>;

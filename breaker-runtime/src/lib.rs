@@ -101,9 +101,11 @@ mod error;
 mod events;
 mod fallback;
 mod health;
+mod layers;
 pub mod metrics;
 mod queue;
 mod registry;
+mod reload;
 mod retry;
 pub mod sources;
 mod sync;
@@ -130,8 +132,12 @@ pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus};
-pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
-pub use registry::{init_global, Registry, RegistryBuilder};
+pub use queue::{HandedBack, MemoryStore, QueueFull, QueueSettings, QueueStore, RetryQueue, Shutdown};
+pub use registry::{
+    init_global, init_global_from_env, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN,
+    OVERFLOW_NAME,
+};
+pub use reload::{ConfigWatch, Reloaded};
 pub use retry::Retry;
 
 pub use breaker_core::{

@@ -18,6 +18,11 @@
 //! | `circuit_breaker_retry_attempts_total` | counter | | retries after a failed attempt |
 //! | `circuit_breaker_queue_depth` | gauge | | deferred work waiting in a [`RetryQueue`](crate::RetryQueue) |
 //! | `circuit_breaker_queue_dropped_total` | counter | | work refused because the queue was full |
+//! | `circuit_breaker_config_reloads_total` | counter | `result` = success, failure (no `breaker` label) | [reloads](crate::Registry::reload) of a registry's configuration |
+//! | `circuit_breaker_registry_overflow_total` | counter | (no `breaker` label) | lookups of a new name refused because the registry was full; served by the shared overflow breaker |
+//!
+//! A registry built with [`metrics(false)`](crate::RegistryBuilder::metrics) registers and
+//! records none of these.
 
 use std::sync::OnceLock;
 
@@ -46,6 +51,10 @@ pub const RETRY_ATTEMPTS: &str = "circuit_breaker_retry_attempts_total";
 pub const QUEUE_DEPTH: &str = "circuit_breaker_queue_depth";
 /// `circuit_breaker_queue_dropped_total`
 pub const QUEUE_DROPPED: &str = "circuit_breaker_queue_dropped_total";
+/// `circuit_breaker_registry_overflow_total`
+pub const REGISTRY_OVERFLOW: &str = "circuit_breaker_registry_overflow_total";
+/// `circuit_breaker_config_reloads_total`
+pub const CONFIG_RELOADS: &str = "circuit_breaker_config_reloads_total";
 
 /// The label every metric carries.
 pub const LABEL_BREAKER: &str = "breaker";
@@ -107,7 +116,11 @@ fn record_since(histogram: &Histogram, clock: &quanta::Clock, started: u64) {
 
 impl BreakerMetrics {
     pub(crate) fn new(name: &Name, enabled: bool) -> Self {
-        let live = recorder_installed();
+        // Switched off, or nothing to record into: register nothing, so no series exists.
+        let live = enabled && recorder_installed();
+        if !live {
+            return BreakerMetrics::unregistered(name, enabled);
+        }
         let n = name.to_string();
         let calls = |outcome: &'static str| counter!(CALLS, LABEL_BREAKER => n.clone(), "outcome" => outcome);
         let fallback = |reason: &'static str| counter!(FALLBACKS, LABEL_BREAKER => n.clone(), "reason" => reason);
@@ -136,6 +149,32 @@ impl BreakerMetrics {
         };
         m.state.set(f64::from(State::Closed.code()));
         m
+    }
+
+    /// Handles that record nothing and were never registered with a recorder.
+    fn unregistered(name: &Name, enabled: bool) -> Self {
+        BreakerMetrics {
+            name: name.clone(),
+            enabled,
+            live: false,
+            clock: None,
+            state: Gauge::noop(),
+            success: Counter::noop(),
+            failure: Counter::noop(),
+            ignored: Counter::noop(),
+            rejected: Counter::noop(),
+            timeout: Counter::noop(),
+            duration: Histogram::noop(),
+            fallback_rejected: Counter::noop(),
+            fallback_timeout: Counter::noop(),
+            fallback_failure: Counter::noop(),
+            fallback_duration: Histogram::noop(),
+            probe_success: Counter::noop(),
+            probe_failure: Counter::noop(),
+            probe_ignored: Counter::noop(),
+            probe_cancelled: Counter::noop(),
+            retries: Counter::noop(),
+        }
     }
 
     /// Counts a finished call: by outcome, its duration since `started`, and the probe's

@@ -124,7 +124,7 @@ impl CallSite {
         if !self.config.is_empty() {
             registry.register_attribute_config(&name, self.builder().clone(), self.site);
         }
-        registry.breaker(name)
+        registry.site_breaker(name)
     }
 
     /// The attribute's configuration, parsed once per site.

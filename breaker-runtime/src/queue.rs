@@ -75,6 +75,30 @@ impl<M: Send + 'static> QueueStore<M> for MemoryStore<M> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueFull<M>(pub M);
 
+/// A named queue's settings, as [`Registry::queue_settings`](crate::Registry::queue_settings)
+/// resolves them from code defaults, the file and the environment.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_runtime::{sources, QueueSettings, Registry};
+///
+/// let file = sources::from_toml_str("[queues.orders]\ncapacity = 5000\n", "breakers.toml").unwrap();
+/// let env = sources::from_env_vars([("CIRCUIT_BREAKER_QUEUE__ORDERS__SHUTDOWN_DEADLINE", "10s")]).unwrap();
+/// let registry = Registry::builder().file_config(file).env_config(env).build().unwrap();
+/// let defaults = QueueSettings { capacity: 100, shutdown_deadline: Duration::from_secs(1) };
+/// let settings = registry.queue_settings("orders", defaults);
+/// assert_eq!(settings, QueueSettings { capacity: 5000, shutdown_deadline: Duration::from_secs(10) });
+/// // Then: RetryQueue::new(breaker, settings.capacity, deliver) and, at the end,
+/// // queue.shutdown(Shutdown::Drain(settings.shutdown_deadline)).
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Messages the queue holds before [`send`](RetryQueue::send) refuses more.
+    pub capacity: usize,
+    /// How long shutting the queue down may take.
+    pub shutdown_deadline: Duration,
+}
+
 impl<M> fmt::Display for QueueFull<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the retry queue is full")
@@ -83,17 +107,85 @@ impl<M> fmt::Display for QueueFull<M> {
 
 impl<M: fmt::Debug> std::error::Error for QueueFull<M> {}
 
-/// How [`RetryQueue::shutdown`] treats work still waiting.
+/// How [`RetryQueue::shutdown`] treats work still waiting. Each mode carries the longest
+/// shutdown may take: when it runs out, a delivery still in progress is cut off (its future
+/// dropped) and its message handed back as
+/// [`possibly_delivered`](HandedBack::possibly_delivered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
     /// Keep delivering for up to this long, then hand back what is left.
     Drain(Duration),
-    /// Stop after the delivery in progress and hand back everything else.
-    HandBack,
+    /// Start no new delivery; give the one in progress (if any) up to this long to finish,
+    /// then hand back everything left. `HandBack(Duration::ZERO)` cuts it off at once.
+    HandBack(Duration),
+}
+
+impl Shutdown {
+    /// The longest shutdown waits for deliveries in this mode.
+    pub fn deadline(self) -> Duration {
+        match self {
+            Shutdown::Drain(limit) | Shutdown::HandBack(limit) => limit,
+        }
+    }
+}
+
+/// The messages [`RetryQueue::shutdown`] did not deliver, oldest first, split by what is
+/// known about them. A message is either delivered or handed back here, never both; the one
+/// message whose fate is unknown says so.
+///
+/// # Example
+///
+/// ```
+/// use breaker_runtime::HandedBack;
+///
+/// let left = HandedBack { possibly_delivered: Some(7), not_delivered: vec![8, 9] };
+/// assert_eq!(left.len(), 3);
+/// // Resend 7 only if the dependency has not seen it (an idempotency key), 8 and 9 as usual.
+/// assert_eq!(left.into_vec(), [7, 8, 9]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "these messages were not delivered: dropping them loses them"]
+pub struct HandedBack<M> {
+    /// The oldest message, when an attempt to deliver it ran and did not report success: it
+    /// was cut off by the shutdown deadline, or it returned an error. The dependency may have
+    /// acted on it all the same (a lost acknowledgement, a timeout after the request
+    /// arrived), so sending it again can duplicate it; deduplicate downstream or check first.
+    pub possibly_delivered: Option<M>,
+    /// Messages no attempt ran for (never started, or only rejected by the open breaker): they
+    /// did not reach the dependency through this queue.
+    pub not_delivered: Vec<M>,
+}
+
+impl<M> HandedBack<M> {
+    /// Messages handed back in all.
+    pub fn len(&self) -> usize {
+        usize::from(self.possibly_delivered.is_some()) + self.not_delivered.len()
+    }
+
+    /// True when every accepted message was delivered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every message handed back, oldest first (the possibly delivered one, if any, first).
+    pub fn into_vec(self) -> Vec<M> {
+        self.possibly_delivered.into_iter().chain(self.not_delivered).collect()
+    }
+}
+
+/// The store and what the worker knows about its oldest message, under one lock.
+struct Inner<S> {
+    store: S,
+    /// A delivery of the oldest message is running now.
+    delivering: bool,
+    /// An earlier delivery of the oldest message ran and failed (or timed out).
+    failed_before: bool,
+    /// Shutdown has taken every message: the worker must leave the store alone.
+    closed: bool,
 }
 
 struct Shared<M, S> {
-    store: Mutex<S>,
+    inner: Mutex<Inner<S>>,
     wake: Notify,
     depth: Gauge,
     dropped: Counter,
@@ -101,8 +193,8 @@ struct Shared<M, S> {
 }
 
 impl<M, S: QueueStore<M>> Shared<M, S> {
-    fn store(&self) -> std::sync::MutexGuard<'_, S> {
-        lock(&self.store)
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner<S>> {
+        lock(&self.inner)
     }
 }
 
@@ -116,8 +208,22 @@ impl<M, S: QueueStore<M>> Shared<M, S> {
 /// waits out the breaker's `retry_after` instead of hammering it. Depth and refusals are the
 /// metrics `circuit_breaker_queue_depth` and `circuit_breaker_queue_dropped_total`.
 ///
-/// Delivery is at least once: a delivery that failed after the dependency acted on it is
-/// retried.
+/// # What is promised
+///
+/// - **In order, at least once.** A message leaves the queue only when `deliver` returned
+///   `Ok`. A delivery that returned an error (or timed out) is retried, so if the dependency
+///   acted on it before the error (the acknowledgement was lost, the timeout fired after the
+///   request arrived), it arrives twice. Make deliveries idempotent (a message id the
+///   dependency deduplicates on) when duplicates matter.
+/// - **Shutdown hands back, never both.** [`shutdown`](Self::shutdown) returns within the
+///   deadline its [`Shutdown`] mode carries, whatever a delivery does: a delivery still
+///   running then is cut off (its future dropped; nothing is delivered by the queue after
+///   `shutdown` returns). Every accepted message is either delivered or in the returned
+///   [`HandedBack`], never both, and the one whose fate is unknown (cut off, or its last
+///   attempt failed) is handed back as
+///   [`possibly_delivered`](HandedBack::possibly_delivered).
+/// - **Dropping the queue** without `shutdown` stops the worker (cutting off any delivery)
+///   and drops what is still waiting in a [`MemoryStore`].
 ///
 /// # Example
 ///
@@ -146,7 +252,7 @@ impl<M, S: QueueStore<M>> Shared<M, S> {
 ///
 /// broker.reset(); // back up: replayed in order
 /// let left = queue.shutdown(Shutdown::Drain(Duration::from_secs(5))).await;
-/// assert!(left.is_empty());
+/// assert!(left.is_empty(), "nothing handed back");
 /// assert_eq!(*sent.lock().unwrap(), ["signup:1", "signup:2"]);
 /// # });
 /// ```
@@ -191,7 +297,7 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
         let depth = gauge!(QUEUE_DEPTH, LABEL_BREAKER => name.clone());
         depth.set(store.len() as f64);
         let shared = Arc::new(Shared {
-            store: Mutex::new(store),
+            inner: Mutex::new(Inner { store, delivering: false, failed_before: false, closed: false }),
             wake: Notify::new(),
             depth,
             dropped: counter!(QUEUE_DROPPED, LABEL_BREAKER => name),
@@ -208,15 +314,21 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
             self.shared.dropped.increment(1);
             return Err(QueueFull(message));
         }
-        let mut store = self.shared.store();
-        match store.push_back(message) {
+        let mut inner = self.shared.inner();
+        if inner.closed {
+            drop(inner);
+            self.shared.dropped.increment(1);
+            return Err(QueueFull(message));
+        }
+        match inner.store.push_back(message) {
             Ok(()) => {
-                self.shared.depth.set(store.len() as f64);
-                drop(store);
+                self.shared.depth.set(inner.store.len() as f64);
+                drop(inner);
                 self.shared.wake.notify_one();
                 Ok(())
             }
             Err(message) => {
+                drop(inner);
                 self.shared.dropped.increment(1);
                 Err(QueueFull(message))
             }
@@ -225,36 +337,75 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
 
     /// Messages waiting, including one being delivered.
     pub fn depth(&self) -> usize {
-        self.shared.store().len()
+        self.shared.inner().store.len()
     }
 
-    /// Stops the worker as `mode` says and returns the messages that were not delivered,
-    /// oldest first. Later [`send`](Self::send)s are refused.
-    pub async fn shutdown(&self, mode: Shutdown) -> Vec<M> {
+    /// Stops the worker as `mode` says and hands back every message not delivered, oldest
+    /// first. Later [`send`](Self::send)s are refused.
+    ///
+    /// Returns within `mode`'s [`deadline`](Shutdown::deadline): when it passes, a delivery
+    /// still running is cut off (its future dropped) and its message handed back as
+    /// [`possibly_delivered`](HandedBack::possibly_delivered). The only wait past the
+    /// deadline is for the worker task to drop that future, which is immediate unless the
+    /// future blocks its thread. Calling it again returns at once, with whatever is still
+    /// waiting (nothing, once an earlier call has returned).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use breaker_runtime::{HandedBack, Registry, RetryQueue, Shutdown};
+    ///
+    /// let registry = Registry::new();
+    /// // A broker that never answers.
+    /// let queue = RetryQueue::new(registry.breaker("broker"), 10, |_: u32| {
+    ///     std::future::pending::<Result<(), std::io::Error>>()
+    /// });
+    /// queue.send(1).unwrap();
+    /// queue.send(2).unwrap();
+    /// tokio::time::sleep(Duration::from_millis(10)).await; // 1 is being delivered
+    ///
+    /// let left = queue.shutdown(Shutdown::HandBack(Duration::from_millis(100))).await;
+    /// assert_eq!(left, HandedBack { possibly_delivered: Some(1), not_delivered: vec![2] });
+    /// assert!(queue.send(3).is_err(), "refused after shutdown");
+    /// # });
+    /// ```
+    pub async fn shutdown(&self, mode: Shutdown) -> HandedBack<M> {
         let _ = self.stop.send(Some(mode));
         self.shared.wake.notify_one();
         let worker = lock(&self.worker).take();
-        if let Some(worker) = worker {
-            match mode {
-                Shutdown::Drain(limit) => {
-                    if tokio::time::timeout(limit, &mut Box::pin(worker_done(worker))).await.is_err() {
-                        // The drain window closed: the worker stops after its current attempt.
-                    }
-                }
-                Shutdown::HandBack => {
-                    let _ = worker.await;
+        let mut worker = match worker {
+            Some(mut worker) => {
+                // Drain: the worker ends once the store is empty. HandBack: once the delivery
+                // in progress (if any) ends.
+                match tokio::time::timeout(mode.deadline(), &mut worker).await {
+                    Ok(_) => None,
+                    Err(_) => Some(worker),
                 }
             }
-        }
-        let mut store = self.shared.store();
-        let left = store.drain_all();
+            None => None,
+        };
+        // Take everything under the lock and close the store to the worker: from here on a
+        // delivery that completes changes nothing, so nothing is both delivered and handed back.
+        let left = {
+            let mut inner = self.shared.inner();
+            inner.closed = true;
+            let uncertain = inner.delivering || inner.failed_before;
+            inner.delivering = false;
+            inner.failed_before = false;
+            let mut messages = inner.store.drain_all().into_iter();
+            let possibly_delivered = if uncertain { messages.next() } else { None };
+            HandedBack { possibly_delivered, not_delivered: messages.collect() }
+        };
         self.shared.depth.set(0.0);
+        if let Some(worker) = worker.take() {
+            // Cut off the delivery still running: dropping its future frees its permit.
+            worker.abort();
+            let _ = worker.await;
+        }
         left
     }
-}
-
-async fn worker_done(worker: JoinHandle<()>) {
-    let _ = worker.await;
 }
 
 impl<M, S> Drop for RetryQueue<M, S> {
@@ -263,6 +414,13 @@ impl<M, S> Drop for RetryQueue<M, S> {
             worker.abort();
         }
     }
+}
+
+/// What one delivery attempt came to.
+enum Attempt {
+    Delivered,
+    Rejected(Duration),
+    Failed,
 }
 
 async fn run_worker<M, S, D, Fut, E>(
@@ -278,10 +436,18 @@ async fn run_worker<M, S, D, Fut, E>(
 {
     loop {
         let mode = *stopped.borrow();
-        if mode == Some(Shutdown::HandBack) {
+        if matches!(mode, Some(Shutdown::HandBack(_))) {
             return;
         }
-        let next = shared.store().front().cloned();
+        let next = {
+            let mut inner = shared.inner();
+            if inner.closed {
+                return;
+            }
+            let next = inner.store.front().cloned();
+            inner.delivering = next.is_some();
+            next
+        };
         let Some(message) = next else {
             if mode.is_some() {
                 return; // drained
@@ -292,17 +458,33 @@ async fn run_worker<M, S, D, Fut, E>(
             }
             continue;
         };
-        let pause = match breaker.call(deliver(message)).await {
-            Ok(()) => {
-                let mut store = shared.store();
-                store.pop_front();
-                shared.depth.set(store.len() as f64);
-                continue;
-            }
+        let attempt = match breaker.call(deliver(message)).await {
+            Ok(()) => Attempt::Delivered,
             Err(CallError::Rejected(rejected)) => {
-                rejected.retry_after().unwrap_or(RETRY_PAUSE).max(Duration::from_millis(1))
+                Attempt::Rejected(rejected.retry_after().unwrap_or(RETRY_PAUSE).max(Duration::from_millis(1)))
             }
-            Err(_) => RETRY_PAUSE,
+            Err(_) => Attempt::Failed,
+        };
+        let pause = {
+            let mut inner = shared.inner();
+            if inner.closed {
+                return; // shutdown handed the message back as possibly delivered
+            }
+            inner.delivering = false;
+            match attempt {
+                Attempt::Delivered => {
+                    inner.store.pop_front();
+                    inner.failed_before = false;
+                    shared.depth.set(inner.store.len() as f64);
+                    continue;
+                }
+                // A rejected call never ran: it tells nothing about the message.
+                Attempt::Rejected(pause) => pause,
+                Attempt::Failed => {
+                    inner.failed_before = true;
+                    RETRY_PAUSE
+                }
+            }
         };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}

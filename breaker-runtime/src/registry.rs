@@ -1,72 +1,109 @@
 //! The registry of named breakers: one per endpoint, created on first use.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use breaker_core::{CircuitBreaker, ClockSource, Config, ConfigBuilder, ConfigError, Name, Snapshot, State};
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
 
 use crate::breaker::Breaker;
 use crate::events::{Event, Hub, RuntimeListener};
 use crate::health::HealthReport;
+use crate::layers::Layers;
 use crate::metrics::BreakerMetrics;
-use crate::sources::{self, SourceConfig, SourceError, SourceErrors};
-use crate::sync::{read, write};
+use crate::sources::{self, env_name, SourceConfig, SourceError, SourceErrors};
+use crate::sync::{lock, read, write};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The configuration layers of a registry, lowest precedence first.
-#[derive(Debug, Default, Clone)]
-struct Layers {
-    code_default: ConfigBuilder,
-    attribute: HashMap<String, (ConfigBuilder, &'static str)>,
-    code: HashMap<String, ConfigBuilder>,
-    file: SourceConfig,
-    env: SourceConfig,
+/// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`]).
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// The longest breaker name a registry accepts, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// The name of the breaker that serves names a full registry refused (see
+/// [`Registry::breaker`]).
+pub const OVERFLOW_NAME: &str = "circuit-breaker-overflow";
+
+/// Why [`Registry::try_breaker`] did not hand out a breaker for a new name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameRefused {
+    /// The registry already holds its capacity of breakers.
+    Full {
+        /// The registry's capacity.
+        capacity: usize,
+    },
+    /// The name is longer than [`MAX_NAME_LEN`] bytes.
+    TooLong {
+        /// The name's length in bytes.
+        len: usize,
+    },
 }
 
-impl Layers {
-    fn builder_for(&self, name: &str) -> ConfigBuilder {
-        let mut b = Config::builder().merge(&self.code_default);
-        if let Some((attr, _)) = self.attribute.get(name) {
-            b = b.merge(attr);
+impl fmt::Display for NameRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameRefused::Full { capacity } => write!(
+                f,
+                "the circuit breaker registry is full ({capacity} breakers); map unbounded input such as paths or tenant ids to a fixed set of names"
+            ),
+            NameRefused::TooLong { len } => {
+                write!(f, "circuit breaker name of {len} bytes is longer than the {MAX_NAME_LEN} allowed")
+            }
         }
-        if let Some(code) = self.code.get(name) {
-            b = b.merge(code);
-        }
-        b = b.merge(&self.file.default);
-        if let Some(file) = self.file.for_name(name, false) {
-            b = b.merge(file);
-        }
-        b = b.merge(&self.env.default);
-        if let Some(env) = self.env.for_name(name, true) {
-            b = b.merge(env);
-        }
-        b
-    }
-
-    fn effective(&self, name: &str) -> Result<Config, ConfigError> {
-        self.builder_for(name).build()
-    }
-
-    fn enabled(&self) -> bool {
-        self.env.enabled.or(self.file.enabled).unwrap_or(true)
     }
 }
 
-struct Inner {
+impl std::error::Error for NameRefused {}
+
+pub(crate) struct Inner {
     id: u64,
     breakers: DashMap<Name, Breaker>,
-    layers: RwLock<Layers>,
-    hub: Arc<Hub>,
+    /// Breakers in `breakers`, counted as they are inserted and removed (a `DashMap`'s own
+    /// `len` locks every shard).
+    count: AtomicUsize,
+    capacity: usize,
+    /// Serves every new name once the registry is full; created on first need.
+    overflow: OnceLock<Breaker>,
+    overflow_warned: AtomicBool,
+    evict_idle: Option<Duration>,
+    /// Clock reading of the last eviction sweep made to find room.
+    last_sweep: AtomicU64,
+    pub(crate) layers: RwLock<Layers>,
+    pub(crate) hub: Arc<Hub>,
     clock: ClockSource,
-    metrics: bool,
+    pub(crate) metrics: bool,
     conflicts: RwLock<Vec<String>>,
     /// The first call site seen for each default (attribute without `name`) breaker name.
     default_name_sites: DashMap<Name, &'static str>,
+    /// Where [`Registry::reload`] reads from.
+    pub(crate) reload_from: ReloadFrom,
+    /// The errors and warnings of the last read of the sources.
+    pub(crate) problems: RwLock<Problems>,
+    /// File sections and environment names some created breaker used (for `unused_sections`).
+    used_sections: std::sync::Mutex<HashSet<(bool, String)>>,
+}
+
+/// The sources a registry read at build time and re-reads on reload.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ReloadFrom {
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) env: bool,
+}
+
+/// Configuration problems found by the last read of the sources.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Problems {
+    pub(crate) errors: Vec<SourceError>,
+    pub(crate) warnings: Vec<SourceError>,
 }
 
 /// A registry of named circuit breakers.
@@ -93,7 +130,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Registry {
@@ -116,6 +153,9 @@ pub struct RegistryBuilder {
     metrics: Option<bool>,
     env: Option<SourceConfig>,
     file: Option<SourceConfig>,
+    capacity: Option<usize>,
+    evict_idle: Option<Duration>,
+    reload_from: ReloadFrom,
 }
 
 impl RegistryBuilder {
@@ -131,16 +171,35 @@ impl RegistryBuilder {
         self
     }
 
-    /// Record metrics (the default). Without them calls are not timed, which saves two clock
-    /// reads per call.
+    /// Record metrics (the default). With `false` the registry's breakers register no series
+    /// and record nothing, and calls are not timed, which saves two clock reads per call.
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.metrics = Some(enabled);
         self
     }
 
-    /// Apply the process environment (`CIRCUIT_BREAKER_*`).
-    pub fn from_env(self) -> Result<Self, SourceErrors> {
-        let env = sources::from_env_vars(std::env::vars())?;
+    /// The most breakers the registry holds ([`DEFAULT_CAPACITY`] unless set). Names that a
+    /// configuration source or an attribute names do not count against it; see
+    /// [`Registry::breaker`] for what a new name gets once the registry is full.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Evicts breakers that have been idle for `idle` when a new name needs room (at most once
+    /// a second) and on [`Registry::evict_idle`]. Idle means: no handle to it is held outside
+    /// the registry, and no lookup asked for it for `idle`. An evicted breaker's state is
+    /// lost; the next lookup creates a fresh one. Off by default.
+    pub fn evict_idle_after(mut self, idle: Duration) -> Self {
+        self.evict_idle = Some(idle);
+        self
+    }
+
+    /// Apply the process environment (`CIRCUIT_BREAKER_*`). Only our own variables are
+    /// decoded: another variable that is not valid UTF-8 is ignored.
+    pub fn from_env(mut self) -> Result<Self, SourceErrors> {
+        let env = sources::from_env_vars_os(std::env::vars_os())?;
+        self.reload_from.env = true;
         Ok(self.env_config(env))
     }
 
@@ -152,7 +211,8 @@ impl RegistryBuilder {
 
     /// Apply a TOML file (see [`sources::from_toml_file`]).
     pub fn from_toml_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, SourceErrors> {
-        self.file = Some(sources::from_toml_file(path)?);
+        self.file = Some(sources::from_toml_file(path.as_ref())?);
+        self.reload_from.file = Some(path.as_ref().to_owned());
         Ok(self)
     }
 
@@ -168,21 +228,36 @@ impl RegistryBuilder {
             code_default: self.default,
             env: self.env.unwrap_or_default(),
             file: self.file.unwrap_or_default(),
+            file_name: self.reload_from.file.as_ref().map(|p| p.display().to_string()),
             ..Layers::default()
         };
+        let warnings: Vec<SourceError> = layers.file.warnings.iter().chain(&layers.env.warnings).cloned().collect();
         let registry = Registry {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 breakers: DashMap::new(),
+                count: AtomicUsize::new(0),
+                capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+                overflow: OnceLock::new(),
+                overflow_warned: AtomicBool::new(false),
+                evict_idle: self.evict_idle,
+                last_sweep: AtomicU64::new(0),
                 layers: RwLock::new(Layers::default()),
                 hub: Arc::new(Hub::new()),
                 clock: self.clock,
                 metrics: self.metrics.unwrap_or(true),
                 conflicts: RwLock::new(Vec::new()),
                 default_name_sites: DashMap::new(),
+                reload_from: self.reload_from,
+                problems: RwLock::new(Problems::default()),
+                used_sections: std::sync::Mutex::new(HashSet::new()),
             }),
         };
         registry.replace_layers("the combined sources", layers)?;
+        for warning in &warnings {
+            crate::reload::report_warning(warning);
+        }
+        write(&registry.inner.problems).warnings = warnings;
         Ok(registry)
     }
 }
@@ -191,13 +266,55 @@ static GLOBAL: OnceLock<Registry> = OnceLock::new();
 
 /// Installs `registry` as the [global](Registry::global) one. Fails (returning it) if the
 /// global registry was already created, explicitly or by a first call.
+///
+/// The recipe for a service that reads a file and the environment, and refuses to start on a
+/// bad configuration:
+///
+/// ```no_run
+/// use breaker_runtime::{init_global, Registry};
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let registry = Registry::builder()
+///         .from_toml_file("/etc/my-service/breakers.toml")?
+///         .from_env()?
+///         .build()?;
+///     init_global(registry).map_err(|_| "the global registry was already in use")?;
+///     // ... #[circuit_breaker] methods now use it.
+///     Ok(())
+/// }
+/// ```
 pub fn init_global(registry: Registry) -> Result<(), Registry> {
     let mut slot = Some(registry);
-    GLOBAL.get_or_init(|| slot.take().expect("taken once"));
+    GLOBAL.get_or_init(|| slot.take().unwrap_or_else(|| unreachable!("taken once")));
     match slot {
         None => Ok(()),
         Some(registry) => Err(registry),
     }
+}
+
+/// Creates the [global](Registry::global) registry from the environment, or fails: the
+/// fail-fast entry point for a service that must not start with a configuration it did not
+/// ask for. Also fails if the global registry already exists.
+///
+/// ```no_run
+/// fn main() -> Result<(), breaker_runtime::sources::SourceErrors> {
+///     breaker_runtime::init_global_from_env()?;
+///     Ok(())
+/// }
+/// ```
+pub fn init_global_from_env() -> Result<&'static Registry, SourceErrors> {
+    let registry = Registry::builder().from_env().and_then(RegistryBuilder::build)?;
+    init_global(registry).map_err(|_| SourceErrors {
+        source: "environment".to_owned(),
+        errors: vec![SourceError {
+            location: String::new(),
+            line: None,
+            value: String::new(),
+            message: "the global registry already exists (created by an earlier call); call init_global_from_env first"
+                .to_owned(),
+        }],
+    })?;
+    Ok(Registry::global())
 }
 
 impl Registry {
@@ -214,17 +331,45 @@ impl Registry {
 
     /// The process-wide registry the `#[circuit_breaker]` attribute uses by default.
     ///
-    /// Created on first use, reading the environment (`CIRCUIT_BREAKER_*`). If the environment
-    /// is malformed, none of it is applied and the errors are logged at `error` level; call
-    /// [`init_global`] at startup to handle them yourself.
+    /// Created on first use, reading the environment (`CIRCUIT_BREAKER_*`), unless
+    /// [`init_global`] or [`init_global_from_env`] installed one first. What happens on a bad
+    /// environment:
+    ///
+    /// - the kill switch `CIRCUIT_BREAKER_ENABLED` is read on its own and always honoured;
+    /// - an unknown `CIRCUIT_BREAKER_*` variable is skipped with a warning (with a
+    ///   did-you-mean), and the rest applies;
+    /// - a malformed value keeps every other setting from applying (a half-applied
+    ///   configuration is worse than the defaults): the registry starts with the defaults and
+    ///   the kill switch.
+    ///
+    /// Errors and warnings are logged, printed to stderr when no `tracing` subscriber is
+    /// installed, and listed by [`config_errors`](Self::config_errors) and
+    /// [`config_warnings`](Self::config_warnings). A service that would rather refuse to start
+    /// calls [`init_global_from_env`] first.
     pub fn global() -> &'static Registry {
-        GLOBAL.get_or_init(|| match Registry::builder().from_env().and_then(RegistryBuilder::build) {
+        GLOBAL.get_or_init(Registry::from_process_env)
+    }
+
+    /// The global registry's lenient construction; see [`global`](Self::global).
+    fn from_process_env() -> Registry {
+        match Registry::builder().from_env().and_then(RegistryBuilder::build) {
             Ok(registry) => registry,
             Err(errors) => {
-                tracing::error!(%errors, "ignoring malformed circuit breaker environment");
-                Registry::new()
+                crate::reload::report_errors(&errors, "circuit breaker environment not applied; using the defaults");
+                // The kill switch alone, so no error elsewhere can lose it.
+                let ours = std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .filter(|(k, _)| k == sources::ENV_ENABLED);
+                let enabled = sources::env_enabled(ours).ok().flatten();
+                let env = SourceConfig { enabled, ..SourceConfig::default() };
+                let registry = Registry::builder()
+                    .env_config(env)
+                    .build()
+                    .unwrap_or_else(|_| unreachable!("the defaults and a switch are valid"));
+                write(&registry.inner.problems).errors = errors.errors;
+                registry
             }
-        })
+        }
     }
 
     /// A number unique to this registry, for caches keyed by registry.
@@ -233,41 +378,229 @@ impl Registry {
     }
 
     /// The breaker named `name`, created with its configuration on first use.
+    ///
+    /// Never fails: once the registry holds its [capacity](RegistryBuilder::capacity) of
+    /// breakers, a new name (or one longer than [`MAX_NAME_LEN`]) is served by one shared
+    /// overflow breaker named [`OVERFLOW_NAME`], a warning is logged once and the counter
+    /// `circuit_breaker_registry_overflow_total` counts each such lookup. Use
+    /// [`try_breaker`](Self::try_breaker) to get an error instead.
+    ///
+    /// Names are meant to be a fixed set: one per dependency or endpoint. Never derive them
+    /// from unbounded input (URL paths, user or tenant ids, error messages); map such input to
+    /// a bounded set first:
+    ///
+    /// ```
+    /// use breaker_runtime::Registry;
+    ///
+    /// fn breaker_name(path: &str) -> &'static str {
+    ///     match path.split('/').nth(1) {
+    ///         Some("users") => "user-service",
+    ///         Some("orders") => "order-service",
+    ///         _ => "other",
+    ///     }
+    /// }
+    ///
+    /// let registry = Registry::new();
+    /// for path in ["/users/17", "/users/18", "/orders/5", "/../../etc/passwd"] {
+    ///     registry.breaker(breaker_name(path));
+    /// }
+    /// assert_eq!(registry.snapshots().len(), 3);
+    /// ```
     pub fn breaker(&self, name: impl Into<Name>) -> Breaker {
         let name = name.into();
         if let Some(b) = self.inner.breakers.get(&name) {
+            let b = b.clone();
+            self.touch(&b);
+            return b;
+        }
+        self.create(name, false).unwrap_or_else(|refused| self.overflow(refused))
+    }
+
+    /// The breaker named `name`, or why a new one was refused: the registry is full, or the
+    /// name is too long. An existing breaker is always returned.
+    ///
+    /// ```
+    /// use breaker_runtime::{NameRefused, Registry};
+    ///
+    /// let registry = Registry::builder().capacity(1).build().unwrap();
+    /// assert!(registry.try_breaker("db").is_ok());
+    /// assert!(registry.try_breaker("db").is_ok(), "an existing name is always served");
+    /// assert_eq!(registry.try_breaker("cache").unwrap_err(), NameRefused::Full { capacity: 1 });
+    /// ```
+    pub fn try_breaker(&self, name: impl Into<Name>) -> Result<Breaker, NameRefused> {
+        let name = name.into();
+        if let Some(b) = self.inner.breakers.get(&name) {
+            let b = b.clone();
+            self.touch(&b);
+            return Ok(b);
+        }
+        self.create(name, false)
+    }
+
+    /// The breaker for a name written in code (an attribute's call site): never refused, since
+    /// such names are a fixed set.
+    pub(crate) fn site_breaker(&self, name: Name) -> Breaker {
+        if let Some(b) = self.inner.breakers.get(&name) {
             return b.clone();
         }
-        self.create(name)
+        self.create(name, true).unwrap_or_else(|refused| self.overflow(refused))
+    }
+
+    /// Marks a lookup for idle eviction.
+    #[inline]
+    fn touch(&self, breaker: &Breaker) {
+        if self.inner.evict_idle.is_some() {
+            breaker.shared.last_used.store(self.inner.clock.now_coarse().0, Ordering::Relaxed);
+        }
     }
 
     #[cold]
-    fn create(&self, name: Name) -> Breaker {
-        let (config, enabled) = {
+    fn create(&self, name: Name, from_code: bool) -> Result<Breaker, NameRefused> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(NameRefused::TooLong { len: name.len() });
+        }
+        let (config, enabled, configured) = {
             let layers = read(&self.inner.layers);
+            let configured = from_code || layers.names(&name);
+            if !configured && self.inner.count.load(Ordering::Relaxed) >= self.inner.capacity && !self.make_room() {
+                return Err(NameRefused::Full { capacity: self.inner.capacity });
+            }
             let config = layers.effective(&name).unwrap_or_else(|e| {
                 // Layers are validated when they change, so this only happens for a name whose
                 // layers conflict with each other; fall back rather than fail the call.
                 tracing::error!(breaker = %name, error = %e, "invalid combined configuration; using defaults");
                 Config::default()
             });
-            (config, layers.enabled())
+            let on = layers.switched_on(&config);
+            self.note_sections(&layers, &name);
+            (config, on, configured)
         };
-        self.inner
-            .breakers
-            .entry(name.clone())
-            .or_insert_with(|| {
-                let metrics = BreakerMetrics::new(&name, self.inner.metrics);
-                let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
-                let core = CircuitBreaker::new(name.clone(), config)
-                    .with_clock(self.inner.clock.clone())
-                    .with_listener(Arc::new(listener));
-                if !enabled {
-                    core.metrics_only();
+        // Built outside the map's lock, with its events held until it is published: a
+        // listener that calls back into the registry must not find a shard locked.
+        let created = self.build_breaker(name.clone(), config);
+        if !enabled {
+            created.core().metrics_only();
+        }
+        let breaker = match self.inner.breakers.entry(name) {
+            Entry::Occupied(existing) => return Ok(existing.get().clone()), // another thread won
+            Entry::Vacant(slot) => {
+                let count = self.inner.count.fetch_add(1, Ordering::Relaxed);
+                if !configured && count >= self.inner.capacity {
+                    // Racing creators filled the last places first.
+                    self.inner.count.fetch_sub(1, Ordering::Relaxed);
+                    return Err(NameRefused::Full { capacity: self.inner.capacity });
                 }
-                Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
+                slot.insert(created.clone());
+                created
+            }
+        };
+        self.touch(&breaker);
+        breaker.core().release_events();
+        Ok(breaker)
+    }
+
+    /// Records which file sections and environment names `name` uses, and warns when its
+    /// environment name is shared with another breaker's or is `DEFAULT`.
+    fn note_sections(&self, layers: &Layers, name: &str) {
+        let mut used = lock(&self.inner.used_sections);
+        for (section, _) in layers.file.sections_for(name, false) {
+            used.insert((true, section.to_owned()));
+        }
+        let env = env_name(name);
+        for (section, _) in layers.env.sections_for(name, true) {
+            used.insert((false, section.to_owned()));
+        }
+        drop(used);
+        if env == "DEFAULT" {
+            tracing::warn!(breaker = %name, "a breaker named `{name}` cannot be configured alone from the environment: CIRCUIT_BREAKER_DEFAULT__* sets every breaker");
+        } else if layers.env.named.contains_key(&env) {
+            if let Some(other) =
+                self.inner.breakers.iter().map(|e| e.key().clone()).find(|n| n.as_str() != name && env_name(n) == env)
+            {
+                tracing::warn!(breaker = %name, other = %other, "`{name}` and `{other}` share the environment name {env}: CIRCUIT_BREAKER_{env}__* configures both");
+            }
+        }
+    }
+
+    fn build_breaker(&self, name: Name, config: Config) -> Breaker {
+        let metrics = BreakerMetrics::new(&name, self.inner.metrics);
+        let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
+        let core = CircuitBreaker::new(name, config)
+            .with_clock(self.inner.clock.clone())
+            .with_listener(Arc::new(listener))
+            .hold_events();
+        Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
+    }
+
+    /// The shared breaker for names a full registry refused.
+    #[cold]
+    fn overflow(&self, refused: NameRefused) -> Breaker {
+        if !self.inner.overflow_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                overflow_breaker = OVERFLOW_NAME,
+                "{refused}; new names now share the breaker `{OVERFLOW_NAME}` (logged once; counted in circuit_breaker_registry_overflow_total)"
+            );
+        }
+        if self.inner.metrics {
+            metrics::counter!(crate::metrics::REGISTRY_OVERFLOW).increment(1);
+        }
+        self.inner
+            .overflow
+            .get_or_init(|| {
+                let config = read(&self.inner.layers).effective(OVERFLOW_NAME).unwrap_or_default();
+                let breaker = self.build_breaker(Name::from(OVERFLOW_NAME), config);
+                breaker.core().release_events();
+                breaker
             })
             .clone()
+    }
+
+    /// Tries to evict idle breakers to make room for a new one; true when there is room now.
+    fn make_room(&self) -> bool {
+        let Some(idle) = self.inner.evict_idle else {
+            return false;
+        };
+        let now = self.inner.clock.now_coarse().0;
+        let last = self.inner.last_sweep.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
+            return false; // swept less than a second ago
+        }
+        self.inner.last_sweep.store(now.max(1), Ordering::Relaxed);
+        self.sweep(idle, now);
+        self.inner.count.load(Ordering::Relaxed) < self.inner.capacity
+    }
+
+    /// Evicts every breaker idle for the time set with
+    /// [`RegistryBuilder::evict_idle_after`] (none when it is not set) and returns how many.
+    /// Call it periodically to keep a registry of short-lived names small.
+    pub fn evict_idle(&self) -> usize {
+        match self.inner.evict_idle {
+            Some(idle) => self.sweep(idle, self.inner.clock.now_coarse().0),
+            None => 0,
+        }
+    }
+
+    fn sweep(&self, idle: Duration, now: u64) -> usize {
+        let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
+        let mut evicted = Vec::new();
+        // The predicate only reads our own atomics; evicted breakers are dropped after the
+        // shard locks are released.
+        self.inner.breakers.retain(|_, b| {
+            // Only the map holds it: no call in flight, no handle cached by a caller.
+            let unheld = Arc::strong_count(&b.shared) == 1;
+            let quiet = now.saturating_sub(b.shared.last_used.load(Ordering::Relaxed)) >= idle;
+            if unheld && quiet {
+                evicted.push(b.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.inner.count.fetch_sub(evicted.len(), Ordering::Relaxed);
+        if !evicted.is_empty() {
+            tracing::debug!(evicted = evicted.len(), "evicted idle circuit breakers");
+        }
+        evicted.len()
     }
 
     /// The breaker named `name`, if it exists.
@@ -275,9 +608,10 @@ impl Registry {
         self.inner.breakers.get(name).map(|b| b.clone())
     }
 
-    /// Every breaker, in name order.
+    /// Every breaker, in name order, with the [overflow](Self::breaker) breaker once it exists.
     pub fn breakers(&self) -> Vec<Breaker> {
         let mut all: Vec<Breaker> = self.inner.breakers.iter().map(|e| e.value().clone()).collect();
+        all.extend(self.inner.overflow.get().cloned());
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -315,7 +649,21 @@ impl Registry {
     /// Removes the named breaker. Handles already held keep working on the removed breaker;
     /// the next lookup creates a fresh one.
     pub fn remove(&self, name: &str) -> Option<Breaker> {
-        self.inner.breakers.remove(name).map(|(_, b)| b)
+        let removed = self.inner.breakers.remove(name).map(|(_, b)| b);
+        if removed.is_some() {
+            self.inner.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// How many breakers the registry holds (not counting the overflow breaker).
+    pub fn len(&self) -> usize {
+        self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// True when the registry holds no breaker.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Sets the code-level configuration for `name`, over the registry default and any
@@ -337,9 +685,23 @@ impl Registry {
         *layers = next;
         drop(layers);
         if let Some(b) = self.get(&name) {
-            b.core().reconfigure(effective);
+            self.reconfigure(&b, effective);
         }
         Ok(())
+    }
+
+    /// Gives an existing breaker its new configuration, switching it off or back on when its
+    /// `enabled` changed.
+    fn reconfigure(&self, b: &Breaker, config: Config) {
+        let on = read(&self.inner.layers).enabled();
+        let before = b.core().config().enabled();
+        let after = config.enabled();
+        b.core().reconfigure(config);
+        if !(on && after) && b.state() != State::MetricsOnly {
+            b.metrics_only();
+        } else if on && after && !before && b.state() == State::MetricsOnly {
+            b.reset();
+        }
     }
 
     /// The configuration `name` has (or would get) from all sources combined.
@@ -353,7 +715,7 @@ impl Registry {
     pub fn apply_env(&self, env: SourceConfig) -> Result<(), SourceErrors> {
         let mut next = read(&self.inner.layers).clone();
         next.env = env;
-        self.replace_layers("environment", next)
+        self.replace_layers("environment", next).map(drop)
     }
 
     /// Applies file settings (replacing earlier file settings); all or nothing, like
@@ -361,46 +723,140 @@ impl Registry {
     pub fn apply_file(&self, file: SourceConfig) -> Result<(), SourceErrors> {
         let mut next = read(&self.inner.layers).clone();
         next.file = file;
-        self.replace_layers("file", next)
+        self.replace_layers("file", next).map(drop)
     }
 
-    fn replace_layers(&self, source: &str, next: Layers) -> Result<(), SourceErrors> {
+    /// Validates `next` for every existing and configured name, then installs it and
+    /// reconfigures every existing breaker; on any error nothing changes. Returns the names of
+    /// the existing breakers whose configuration changed.
+    pub(crate) fn replace_layers(&self, source: &str, next: Layers) -> Result<Vec<Name>, SourceErrors> {
         let mut names: Vec<String> = self.inner.breakers.iter().map(|e| e.key().to_string()).collect();
-        names.extend(next.file.named.keys().cloned());
+        names.extend(next.file.named.keys().filter(|k| !k.contains('*')).cloned());
         names.extend(next.code.keys().cloned());
         names.extend(next.attribute.keys().cloned());
         names.extend(next.env.named.keys().cloned());
         names.sort();
         names.dedup();
-        let mut errors = Vec::new();
-        let mut effective = Vec::new();
-        for name in std::iter::once(None).chain(names.iter().map(Some)) {
-            match next.effective(name.map_or("", String::as_str)) {
-                Ok(config) => effective.push((name, config)),
-                Err(e) => errors.extend(e.errors().iter().map(|f| SourceError {
-                    location: match name {
-                        Some(n) => format!("breaker `{n}`: {}", f.field()),
-                        None => format!("default: {}", f.field()),
-                    },
-                    value: String::new(),
-                    message: f.message().to_owned(),
-                })),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(SourceErrors { source: source.to_owned(), errors });
-        }
-        let enabled = next.enabled();
+        let effective = next
+            .check(names.iter().map(String::as_str))
+            .map_err(|errors| SourceErrors { source: source.to_owned(), errors })?;
+        let was_on = read(&self.inner.layers).enabled();
+        let now_on = next.enabled();
         *write(&self.inner.layers) = next;
+        let mut changed = Vec::new();
         for (name, config) in effective {
-            if let Some(b) = name.and_then(|n| self.get(n)) {
-                b.core().reconfigure(config);
-                if !enabled && b.state() != State::MetricsOnly {
-                    b.metrics_only();
-                }
+            let Some(b) = name.and_then(|n| self.get(n)) else {
+                continue;
+            };
+            let before = b.core().config();
+            if before != config {
+                changed.push(b.name().clone());
+            }
+            let (on_before, on_after) = (was_on && before.enabled(), now_on && config.enabled());
+            b.core().reconfigure(config);
+            if !on_after && b.state() != State::MetricsOnly {
+                b.metrics_only();
+            } else if on_after && !on_before && b.state() == State::MetricsOnly {
+                b.reset(); // switched back on: a breaker again, from closed
             }
         }
-        Ok(())
+        Ok(changed)
+    }
+
+    /// The configuration problems of the last read of this registry's sources: every error
+    /// (a source with an error was not applied) and every warning (a setting that was skipped:
+    /// an unknown variable or key). Errors also go to the log, and to stderr when no `tracing`
+    /// subscriber is installed.
+    pub fn config_errors(&self) -> Vec<SourceError> {
+        read(&self.inner.problems).errors.clone()
+    }
+
+    /// The warnings of the last read of this registry's sources (see
+    /// [`config_errors`](Self::config_errors)).
+    pub fn config_warnings(&self) -> Vec<SourceError> {
+        read(&self.inner.problems).warnings.clone()
+    }
+
+    /// File sections and environment variables that no breaker created so far has used: a
+    /// likely typo, such as `["inventory-stok"]`. Patterns are listed until a breaker matches.
+    pub fn unused_sections(&self) -> Vec<String> {
+        let layers = read(&self.inner.layers);
+        let used = lock(&self.inner.used_sections);
+        let file = layers.file_name.as_deref().unwrap_or("file");
+        let mut unused: Vec<String> = layers
+            .file
+            .named
+            .keys()
+            .filter(|k| !used.contains(&(true, (*k).clone())))
+            .map(|k| format!("{file}: [\"{k}\"]"))
+            .collect();
+        unused.extend(
+            layers
+                .env
+                .named
+                .keys()
+                .filter(|k| !used.contains(&(false, (*k).clone())))
+                .map(|k| format!("environment: CIRCUIT_BREAKER_{k}__*")),
+        );
+        unused
+    }
+
+    /// The effective configuration of the default (under `default`) and of every breaker,
+    /// complete and ready to serialise (feature-free: [`Config`] is `serde::Serialize`).
+    /// Written as TOML it is a breaker file that reads back to the same configuration; the
+    /// admin view and debugging use it.
+    ///
+    /// ```
+    /// use breaker_runtime::{sources, Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.configure("db", Config::builder().failure_rate(0.25)).unwrap();
+    /// registry.breaker("db");
+    /// let file = toml::to_string(&registry.effective_configs()).unwrap();
+    /// let again = Registry::builder().file_config(sources::from_toml_str(&file, "dump.toml").unwrap()).build().unwrap();
+    /// assert_eq!(again.effective_config("db").unwrap(), registry.effective_config("db").unwrap());
+    /// ```
+    pub fn effective_configs(&self) -> std::collections::BTreeMap<String, Config> {
+        let layers = read(&self.inner.layers);
+        let mut all = std::collections::BTreeMap::new();
+        all.insert("default".to_owned(), layers.effective("").unwrap_or_default());
+        for b in self.breakers() {
+            all.insert(b.name().to_string(), b.core().config());
+        }
+        all
+    }
+
+    /// The settings of the [`RetryQueue`](crate::RetryQueue) named `name`: `defaults` (from
+    /// code), overridden by the file's `[queues."name"]` table, overridden by the environment's
+    /// `CIRCUIT_BREAKER_QUEUE__<NAME>__CAPACITY` and `..._SHUTDOWN_DEADLINE`. See
+    /// [`QueueSettings`](crate::QueueSettings).
+    pub fn queue_settings(&self, name: &str, defaults: crate::QueueSettings) -> crate::QueueSettings {
+        let layers = read(&self.inner.layers);
+        let file = layers.file.queues.get(name).copied().unwrap_or_default();
+        let env = layers.env.queues.get(&env_name(name)).copied().unwrap_or_default();
+        let set = file.merge(env);
+        crate::QueueSettings {
+            capacity: set.capacity.unwrap_or(defaults.capacity),
+            shutdown_deadline: set.shutdown_deadline.unwrap_or(defaults.shutdown_deadline),
+        }
+    }
+
+    /// Which source supplied each field of `name`'s configuration, in
+    /// [`KEYS`](breaker_core::KEYS) order: the variable, the file's path, line and section, the
+    /// attribute's site, code, or the built-in default.
+    ///
+    /// ```
+    /// use breaker_runtime::{sources, Registry};
+    ///
+    /// let file = sources::from_toml_str("[\"payments.*\"]\nwait = \"5s\"\n", "breakers.toml").unwrap();
+    /// let registry = Registry::builder().file_config(file).build().unwrap();
+    /// let sources = registry.effective_config_sources("payments.refunds");
+    /// let wait = sources.iter().find(|(key, _)| *key == "wait").unwrap();
+    /// assert_eq!(wait.1, "breakers.toml:2 (payments.*.wait)");
+    /// assert!(sources.iter().any(|(key, source)| *key == "jitter" && source == "built-in default"));
+    /// ```
+    pub fn effective_config_sources(&self, name: &str) -> Vec<(&'static str, String)> {
+        read(&self.inner.layers).sources_of(name)
     }
 
     /// Registers a call site's attribute configuration for `name`. The first site to register
@@ -436,7 +892,7 @@ impl Registry {
                         *layers = next;
                         drop(layers);
                         if let Some(b) = self.get(name) {
-                            b.core().reconfigure(effective);
+                            self.reconfigure(&b, effective);
                         }
                     }
                     Err(e) => {
@@ -455,6 +911,13 @@ impl Registry {
 
     /// Calls `f` for every transition, rejection and metrics-only threshold crossing of every
     /// breaker in this registry. A panicking callback is caught.
+    ///
+    /// `f` never runs while a lock of the registry or of a breaker is held, so it may call
+    /// back into the registry. One breaker's transitions reach it one at a time, in the order
+    /// they happened. It runs synchronously on a thread that caused one of them (usually the
+    /// call that tripped the breaker, which waits for it): keep it short, and for slow work
+    /// (sending an alert, writing to a database) use [`subscribe`](Self::subscribe), which
+    /// hands events to an async task instead, or spawn from `f`.
     pub fn on_event(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
         self.inner.hub.on_event(Arc::new(f));
     }

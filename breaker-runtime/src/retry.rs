@@ -41,21 +41,22 @@ impl Retry {
         }
     }
 
-    /// Multiply the wait by this after each retry (at least 1).
+    /// Multiply the wait by this after each retry (at least 1; `NaN` is 1).
     pub const fn multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = if multiplier >= 1.0 { multiplier } else { 1.0 };
         self
     }
 
-    /// The longest wait between attempts.
+    /// The longest wait between attempts, jitter included.
     pub const fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max;
         self
     }
 
-    /// Spread each wait randomly by up to this fraction (clamped to [0, 1)).
+    /// Spread each wait randomly by up to this fraction (clamped to [0, 1); `NaN` is 0). Jitter
+    /// may shorten a wait capped at `max_backoff`, never lengthen it.
     pub const fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = if fraction < 0.0 {
+        self.jitter = if fraction.is_nan() || fraction < 0.0 {
             0.0
         } else if fraction >= 1.0 {
             0.99
@@ -70,14 +71,27 @@ impl Retry {
         self.attempts
     }
 
-    /// The wait after failed attempt number `attempt` (1-based).
+    /// The wait after failed attempt number `attempt` (1-based). Never panics: a wait too long
+    /// for a `Duration` saturates, and every wait is at most `max_backoff`.
     pub fn delay(&self, attempt: u32) -> Duration {
         let exp = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = self.backoff.as_secs_f64() * self.multiplier.powi(exp);
-        let capped =
-            if secs.is_finite() { secs.min(self.max_backoff.as_secs_f64()) } else { self.max_backoff.as_secs_f64() };
-        let factor = if self.jitter == 0.0 { 1.0 } else { 1.0 + self.jitter * (2.0 * unit_random() - 1.0) };
-        Duration::from_secs_f64((capped * factor).max(0.0))
+        let grown = saturating_secs(self.backoff.as_secs_f64() * self.multiplier.powi(exp));
+        let capped = grown.min(self.max_backoff);
+        if self.jitter == 0.0 {
+            return capped;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * unit_random() - 1.0);
+        saturating_secs(capped.as_secs_f64() * factor).min(self.max_backoff)
+    }
+}
+
+/// `secs` seconds as a `Duration`: `Duration::MAX` when too long for one (or infinite), zero
+/// when negative or `NaN` (only `0 × ∞` gives `NaN` here: a zero backoff stays zero).
+fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
     }
 }
 
@@ -114,6 +128,33 @@ mod tests {
         for _ in 0..1000 {
             let d = r.delay(1);
             assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(150), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn the_longest_backoffs_saturate_instead_of_panicking() {
+        let r = Retry::new(3, Duration::MAX).max_backoff(Duration::MAX);
+        assert_eq!(r.delay(1), Duration::MAX);
+        assert_eq!(r.delay(u32::MAX), Duration::MAX);
+        let r = r.jitter(0.9);
+        assert!(r.delay(2) <= Duration::MAX);
+        let r = Retry::new(3, Duration::from_secs(1)).multiplier(f64::INFINITY).max_backoff(Duration::MAX);
+        assert_eq!(r.delay(2), Duration::MAX);
+    }
+
+    #[test]
+    fn a_nan_jitter_or_multiplier_is_clamped_not_a_zero_delay() {
+        let r = Retry::new(3, Duration::from_millis(100)).jitter(f64::NAN).multiplier(f64::NAN);
+        assert_eq!(r.delay(1), Duration::from_millis(100));
+        assert_eq!(r.delay(2), Duration::from_millis(100), "a NaN multiplier is 1");
+    }
+
+    #[test]
+    fn jitter_never_lengthens_a_wait_past_max_backoff() {
+        let r = Retry::new(5, Duration::from_secs(10)).jitter(0.5).max_backoff(Duration::from_secs(10));
+        for _ in 0..1000 {
+            let d = r.delay(3);
+            assert!(d >= Duration::from_secs(5) && d <= Duration::from_secs(10), "{d:?}");
         }
     }
 

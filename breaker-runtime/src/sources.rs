@@ -58,19 +58,235 @@ pub struct SourceConfig {
     /// Applies to every breaker.
     pub default: ConfigBuilder,
     /// Applies to the named breaker, over `default`. Keys are as the source spells them:
-    /// normalised (see [`env_name`]) for the environment, exact for files.
+    /// normalised (see [`env_name`]) for the environment, exact for files. A file's keys may
+    /// be patterns with `*` (`"payments.*"`); see [`SourceConfig::layers_for`].
     pub named: BTreeMap<String, ConfigBuilder>,
     /// The global switch, when the source sets it.
     pub enabled: Option<bool>,
+    /// Settings that were skipped without stopping the rest: unknown variables and keys.
+    pub warnings: Vec<SourceError>,
+    /// Where each setting was written, by section (`default`, a name or a pattern) and key:
+    /// the variable, or the file's path and line.
+    pub origins: BTreeMap<(String, String), String>,
+    /// Settings of named [`RetryQueue`](crate::RetryQueue)s: a file's `[queues."name"]`
+    /// tables, the environment's `CIRCUIT_BREAKER_QUEUE__<NAME>__<KEY>` (the name as
+    /// [`env_name`] spells it). See [`Registry::queue_settings`](crate::Registry::queue_settings).
+    pub queues: BTreeMap<String, QueueLayer>,
+}
+
+/// One source's settings for a named queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueLayer {
+    /// `capacity`: messages the queue holds, 1 to 10,000,000.
+    pub capacity: Option<usize>,
+    /// `shutdown_deadline`: how long shutdown may take, at most 24 h.
+    pub shutdown_deadline: Option<std::time::Duration>,
+}
+
+/// The keys of a queue's settings.
+const QUEUE_KEYS: &[&str] = &["capacity", "shutdown_deadline"];
+
+impl QueueLayer {
+    /// Sets `key` from its text; `Err` with a message for a bad key or value.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "capacity" => match value.trim().parse::<usize>() {
+                Ok(n) if (1..=10_000_000).contains(&n) => self.capacity = Some(n),
+                _ => return Err(format!("invalid value \"{value}\"; expected a whole number from 1 to 10000000")),
+            },
+            "shutdown_deadline" => {
+                let d = breaker_core::parse::parse_duration(value.trim()).map_err(|e| e.to_string())?;
+                if d > breaker_core::MAX_DURATION {
+                    return Err("must be at most 24h".to_owned());
+                }
+                self.shutdown_deadline = Some(d);
+            }
+            _ => return Err(unknown_queue_key(key)),
+        }
+        Ok(())
+    }
+
+    /// `over`'s settings where it has them, else this layer's.
+    pub(crate) fn merge(self, over: QueueLayer) -> QueueLayer {
+        QueueLayer {
+            capacity: over.capacity.or(self.capacity),
+            shutdown_deadline: over.shutdown_deadline.or(self.shutdown_deadline),
+        }
+    }
+}
+
+fn unknown_queue_key(key: &str) -> String {
+    format!(
+        "unknown queue setting `{key}`; expected one of {}",
+        QUEUE_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 impl SourceConfig {
-    /// The layer for `name`, or `None` when the source says nothing specific about it.
-    pub(crate) fn for_name(&self, name: &str, normalise: bool) -> Option<&ConfigBuilder> {
-        if normalise {
-            self.named.get(&env_name(name))
-        } else {
-            self.named.get(name)
+    /// The layers this source holds for `name`, lowest precedence first: matching patterns
+    /// from the least to the most specific, then the exact name. (The `default` layer comes
+    /// before all of them.) A pattern's specificity is its count of characters other than
+    /// `*`; a file in which two equally specific patterns can match one name is refused when
+    /// it is read, so the order is always defined.
+    ///
+    /// ```
+    /// use breaker_runtime::sources::from_toml_str;
+    ///
+    /// let file = from_toml_str("[\"payments.*\"]\nwait = \"5s\"\n[\"payments.refunds\"]\nwait = \"9s\"\n", "f.toml").unwrap();
+    /// assert_eq!(file.layers_for("payments.charges", false).len(), 1);
+    /// assert_eq!(file.layers_for("payments.refunds", false).len(), 2);
+    /// assert!(file.layers_for("search", false).is_empty());
+    /// ```
+    pub fn layers_for(&self, name: &str, normalise: bool) -> Vec<&ConfigBuilder> {
+        self.sections_for(name, normalise).into_iter().map(|(_, layer)| layer).collect()
+    }
+
+    /// [`layers_for`](Self::layers_for) with each layer's section name.
+    pub(crate) fn sections_for(&self, name: &str, normalise: bool) -> Vec<(&str, &ConfigBuilder)> {
+        let key = if normalise { env_name(name) } else { name.to_owned() };
+        let mut patterns: Vec<(usize, &str, &ConfigBuilder)> = self
+            .named
+            .iter()
+            .filter(|(pattern, _)| pattern.contains('*') && glob_matches(pattern, &key))
+            .map(|(pattern, layer)| (specificity(pattern), pattern.as_str(), layer))
+            .collect();
+        patterns.sort_by_key(|(specificity, _, _)| *specificity);
+        let mut sections: Vec<(&str, &ConfigBuilder)> = patterns.into_iter().map(|(_, p, layer)| (p, layer)).collect();
+        sections.extend(self.named.get_key_value(&key).map(|(k, layer)| (k.as_str(), layer)));
+        sections
+    }
+
+    /// True when the source has a section for exactly `name` or a pattern matching it.
+    pub(crate) fn mentions(&self, name: &str, normalise: bool) -> bool {
+        !self.sections_for(name, normalise).is_empty()
+    }
+}
+
+/// How specific a pattern is: its characters other than `*`.
+fn specificity(pattern: &str) -> usize {
+    pattern.chars().filter(|c| *c != '*').count()
+}
+
+/// True when some name matches both patterns (`*` matches any run of characters).
+fn globs_overlap(a: &str, b: &str) -> bool {
+    fn go(a: &[char], b: &[char], seen: &mut std::collections::HashSet<(usize, usize)>) -> bool {
+        if !seen.insert((a.len(), b.len())) {
+            return false; // this pair of suffixes was already explored
+        }
+        match (a.first(), b.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&a[1..], b, seen) || (!b.is_empty() && go(a, &b[1..], seen)),
+            (_, Some('*')) => go(a, &b[1..], seen) || (!a.is_empty() && go(&a[1..], b, seen)),
+            (Some(x), Some(y)) => x == y && go(&a[1..], &b[1..], seen),
+            _ => false,
+        }
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    go(&a, &b, &mut std::collections::HashSet::new())
+}
+
+/// `*` matches any run of characters (dots included); everything else matches itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// Keys from the systems our users migrate from, with the key each stands for and the unit a
+/// bare number is in. Documented in the README's alias table.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("failure_threshold", "consecutive_failures"),
+    ("recovery_timeout", "wait"),
+    ("timeout_secs", "wait"),
+    ("open_timeout_ms", "wait"),
+    ("error_rate_threshold", "failure_rate"),
+    ("window_size", "window"),
+    ("sample_size", "window"),
+    ("half_open_max_requests", "half_open_permits"),
+];
+
+/// The canonical key for `key` (itself when it is not an alias), and `value` in the canonical
+/// key's spelling: a bare number of seconds, milliseconds or calls gets its unit.
+fn canonical<'a>(key: &'a str, value: &str) -> (&'a str, String) {
+    let Some((_, to)) = ALIASES.iter().find(|(alias, _)| *alias == key) else {
+        return (key, value.to_owned());
+    };
+    let bare = value.trim();
+    let is_number = !bare.is_empty() && bare.chars().all(|c| c.is_ascii_digit());
+    let value = match key {
+        "recovery_timeout" | "timeout_secs" if is_number => format!("{bare}s"),
+        "open_timeout_ms" if is_number => format!("{bare}ms"),
+        "window_size" | "sample_size" if is_number => format!("{bare} calls"),
+        _ => bare.to_owned(),
+    };
+    (to, value)
+}
+
+/// Levenshtein distance, for did-you-mean suggestions on short keys.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Every key a source accepts: the configuration keys, their aliases, `enabled` and `base`.
+fn known_keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().copied().chain(ALIASES.iter().map(|(alias, _)| *alias)).chain(["enabled", "base"])
+}
+
+/// "unknown key `x`", with the closest known key when one is close.
+fn unknown_key(key: &str, upper: bool) -> String {
+    let spell = |k: &str| if upper { k.to_ascii_uppercase() } else { k.to_owned() };
+    let lower = key.to_ascii_lowercase();
+    let closest = known_keys().map(|k| (distance(&lower, k), k)).min_by_key(|(d, _)| *d);
+    match closest {
+        Some((d, k)) if d <= 3 => format!("unknown setting `{}`, ignored; did you mean `{}`?", spell(key), spell(k)),
+        _ => format!(
+            "unknown setting `{}`, ignored; expected one of {}",
+            spell(key),
+            KEYS.iter().map(|k| format!("`{}`", spell(k))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Records which spelling set each canonical key of one layer, so an alias and its key both
+/// set is an error.
+#[derive(Default)]
+struct Spellings(BTreeMap<(String, &'static str), String>);
+
+impl Spellings {
+    /// `Err` with a message when `layer` already had `canonical` set under another spelling.
+    fn note(&mut self, layer: &str, canonical: &str, spelling: &str) -> Result<(), String> {
+        let Some(canonical) = KEYS.iter().copied().find(|k| *k == canonical) else {
+            return Ok(());
+        };
+        match self.0.insert((layer.to_owned(), canonical), spelling.to_owned()) {
+            Some(earlier) if earlier != spelling => Err(format!(
+                "`{spelling}` and `{earlier}` both set `{canonical}`; keep one (aliases: see the README's table)"
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -80,6 +296,8 @@ impl SourceConfig {
 pub struct SourceError {
     /// The variable (`CIRCUIT_BREAKER_DB__WAIT`) or key path (`db.wait`).
     pub location: String,
+    /// The line in the file, for file settings.
+    pub line: Option<usize>,
     /// The offending value as written.
     pub value: String,
     /// What is wrong.
@@ -90,10 +308,13 @@ impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Errors about a whole source (a syntax error, a missing file) or about the combined
         // configuration have no single value to show.
-        if self.value.is_empty() {
-            write!(f, "{}: {}", self.location, self.message)
-        } else {
-            write!(f, "{}={:?}: {}", self.location, self.value, self.message)
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        match (self.location.is_empty(), self.value.is_empty()) {
+            (true, _) => write!(f, "{}", self.message),
+            (false, true) => write!(f, "{}: {}", self.location, self.message),
+            (false, false) => write!(f, "{}={:?}: {}", self.location, self.value, self.message),
         }
     }
 }
@@ -152,46 +373,68 @@ where
 {
     let mut config = SourceConfig::default();
     let mut errors = Vec::new();
+    let mut spellings = Spellings::default();
     for (key, value) in vars {
         let (key, value) = (key.as_ref(), value.as_ref());
         let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        let error = |message: String| SourceError { location: key.to_owned(), value: value.to_owned(), message };
+        let problem =
+            |message: String| SourceError { location: key.to_owned(), line: None, value: value.to_owned(), message };
         if key == ENV_ENABLED {
-            match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => config.enabled = Some(true),
-                "false" | "0" | "no" | "off" => config.enabled = Some(false),
-                _ => errors.push(error("expected `true` or `false`".to_owned())),
+            match parse_switch(value) {
+                Some(on) => config.enabled = Some(on),
+                None => errors.push(problem("expected `true` or `false`".to_owned())),
             }
             continue;
         }
-        let Some((name, field)) = rest.rsplit_once("__") else {
-            errors.push(error(format!(
-                "not a circuit breaker setting; expected `{ENV_ENABLED}` or `{ENV_PREFIX}<NAME>__<FIELD>`"
-            )));
-            continue;
-        };
-        let field = field.to_ascii_lowercase();
-        if name.is_empty() {
-            errors.push(error("the breaker name is empty".to_owned()));
+        if let Some(queue) = rest.strip_prefix("QUEUE__") {
+            let Some((name, field)) = queue.rsplit_once("__") else {
+                errors.push(problem(format!("expected `{ENV_PREFIX}QUEUE__<NAME>__<KEY>`")));
+                continue;
+            };
+            let layer = config.queues.entry(env_name(name)).or_default();
+            if let Err(message) = layer.set(&field.to_ascii_lowercase(), value) {
+                errors.push(problem(message));
+            }
             continue;
         }
-        // Variable names are case-sensitive, but lookups use `env_name`: normalise the name
+        // `CIRCUIT_BREAKER_<KEY>` (a key or an alias, no `__`) sets the default for every breaker.
+        let (name, field) = match rest.rsplit_once("__") {
+            Some((name, field)) => (env_name(name), field.to_ascii_lowercase()),
+            None if known_keys().any(|k| k.eq_ignore_ascii_case(rest)) => {
+                ("DEFAULT".to_owned(), rest.to_ascii_lowercase())
+            }
+            None => {
+                config.warnings.push(problem(format!(
+                    "not a circuit breaker setting, ignored; expected `{ENV_ENABLED}`, `{ENV_PREFIX}<KEY>` or `{ENV_PREFIX}<NAME>__<KEY>`"
+                )));
+                continue;
+            }
+        };
+        if name.is_empty() {
+            errors.push(problem("the breaker name is empty".to_owned()));
+            continue;
+        }
+        // Variable names are case-sensitive, but lookups use `env_name`: the name is normalised
         // here too, so `CIRCUIT_BREAKER_content_service__WAIT` is not silently ignored.
-        let name = env_name(name);
-        let layer = if name == "DEFAULT" { &mut config.default } else { config.named.entry(name).or_default() };
-        if let Err(e) = layer.set(&field, value) {
-            let message = if e.field().is_empty() {
-                format!(
-                    "unknown field `{}`; expected one of {}",
-                    field.to_ascii_uppercase(),
-                    KEYS.iter().map(|k| format!("`{}`", k.to_ascii_uppercase())).collect::<Vec<_>>().join(", ")
-                )
-            } else {
-                e.message().to_owned()
-            };
-            errors.push(error(message));
+        let (canonical, text) = canonical(&field, value);
+        if !known_keys().any(|k| k == canonical) {
+            config.warnings.push(problem(unknown_key(&field, true)));
+            continue;
+        }
+        if let Err(message) = spellings.note(&name, canonical, &field.to_ascii_uppercase()) {
+            errors.push(problem(message));
+            continue;
+        }
+        let section = if name == "DEFAULT" { "default".to_owned() } else { name };
+        let layer =
+            if section == "default" { &mut config.default } else { config.named.entry(section.clone()).or_default() };
+        match layer.set(canonical, &text) {
+            Ok(()) => {
+                config.origins.insert((section, canonical.to_owned()), key.to_owned());
+            }
+            Err(e) => errors.push(problem(e.message().to_owned())),
         }
     }
     if errors.is_empty() {
@@ -199,6 +442,92 @@ where
     } else {
         errors.sort_by(|a, b| a.location.cmp(&b.location));
         Err(SourceErrors { source: "environment".to_owned(), errors })
+    }
+}
+
+/// `true`/`false` (and `1`/`0`, `yes`/`no`, `on`/`off`), whatever the case.
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads only the kill switch, `CIRCUIT_BREAKER_ENABLED`, so that no error in another
+/// setting can lose it. `Ok(None)` when it is not set.
+///
+/// ```
+/// use breaker_runtime::sources::env_enabled;
+///
+/// let vars = [("CIRCUIT_BREAKER_ENABLED", "false"), ("CIRCUIT_BREAKER_DB__WAIT", "soon")];
+/// assert_eq!(env_enabled(vars).unwrap(), Some(false));
+/// ```
+pub fn env_enabled<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Option<bool>, SourceError>
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let Some((_, value)) = vars.into_iter().find(|(k, _)| k.as_ref() == ENV_ENABLED) else {
+        return Ok(None);
+    };
+    parse_switch(value.as_ref()).map(Some).ok_or_else(|| SourceError {
+        location: ENV_ENABLED.to_owned(),
+        line: None,
+        value: value.as_ref().to_owned(),
+        message: "expected `true` or `false`".to_owned(),
+    })
+}
+
+/// Reads `CIRCUIT_BREAKER_*` settings from variables as the OS hands them over
+/// ([`std::env::vars_os`]), as [`from_env_vars`] does. Variables that are not ours are never
+/// decoded, so a neighbour that is not valid UTF-8 is ignored; one of ours that is not valid
+/// UTF-8 is an error naming it.
+///
+/// ```
+/// use std::ffi::OsString;
+/// use breaker_runtime::sources::from_env_vars_os;
+///
+/// let vars = [(OsString::from("CIRCUIT_BREAKER_DB__WAIT"), OsString::from("5s"))];
+/// assert!(from_env_vars_os(vars).unwrap().named.contains_key("DB"));
+/// ```
+pub fn from_env_vars_os(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<SourceConfig, SourceErrors> {
+    let mut ours = Vec::new();
+    let mut errors = Vec::new();
+    for (key, value) in vars {
+        let key = match key.into_string() {
+            Ok(key) if key.starts_with(ENV_PREFIX) => key,
+            Ok(_) => continue,
+            Err(key) => {
+                let lossy = key.to_string_lossy();
+                if lossy.starts_with(ENV_PREFIX) {
+                    let value = value.to_string_lossy().into_owned();
+                    let message = "the variable's name is not valid UTF-8".to_owned();
+                    errors.push(SourceError { location: lossy.into_owned(), line: None, value, message });
+                }
+                continue;
+            }
+        };
+        match value.into_string() {
+            Ok(value) => ours.push((key, value)),
+            Err(value) => errors.push(SourceError {
+                location: key,
+                line: None,
+                value: value.to_string_lossy().into_owned(),
+                message: "the value is not valid UTF-8".to_owned(),
+            }),
+        }
+    }
+    match from_env_vars(ours) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(SourceErrors { source: "environment".to_owned(), errors }),
+        Err(mut e) => {
+            e.errors.extend(errors);
+            e.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            Err(e)
+        }
     }
 }
 
@@ -219,12 +548,17 @@ where
 pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErrors> {
     let fail = |errors| SourceErrors { source: source.to_owned(), errors };
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        fail(vec![SourceError { location: source.to_owned(), value: String::new(), message: e.to_string() }])
+        let line = e.span().map(|span| line_of(text, span.start));
+        let message = e.message().to_owned();
+        fail(vec![SourceError { location: String::new(), line, value: String::new(), message }])
     })?;
     let mut config = SourceConfig::default();
     let mut errors = Vec::new();
+    let mut spellings = Spellings::default();
+    let mut bases: BTreeMap<String, (String, Option<usize>)> = BTreeMap::new();
     for (section, value) in &table {
         let toml::Value::Table(fields) = value else {
+            let line = key_line(text, None, section);
             if section == "enabled" {
                 if let toml::Value::Boolean(b) = value {
                     config.enabled = Some(*b);
@@ -233,6 +567,7 @@ pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErr
             }
             errors.push(SourceError {
                 location: section.clone(),
+                line,
                 value: value.to_string(),
                 message:
                     "expected a table of settings (`[default]` or `[\"breaker-name\"]`), or `enabled = true|false`"
@@ -240,34 +575,186 @@ pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErr
             });
             continue;
         };
+        if section == "queues" {
+            read_queues(text, fields, &mut config, &mut errors);
+            continue;
+        }
         let layer =
             if section == "default" { &mut config.default } else { config.named.entry(section.clone()).or_default() };
         for (key, value) in fields {
+            let line = key_line(text, Some(section), key);
+            let location = format!("{section}.{key}");
             let text = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(false) => "off".to_owned(),
+                toml::Value::Boolean(true) if key == "enabled" => "true".to_owned(),
                 other => {
                     errors.push(SourceError {
-                        location: format!("{section}.{key}"),
+                        location,
+                        line,
                         value: other.to_string(),
                         message: "expected a number, a string, or `false` to turn the setting off".to_owned(),
                     });
                     continue;
                 }
             };
-            if let Err(e) = layer.set(key, &text) {
+            if key == "base" {
+                bases.insert(section.clone(), (text, line));
+                continue;
+            }
+            let (canonical, value) = canonical(key, &text);
+            if !known_keys().any(|k| k == canonical) {
+                config.warnings.push(SourceError { location, line, value: text, message: unknown_key(key, false) });
+                continue;
+            }
+            if let Err(message) = spellings.note(section, canonical, key) {
+                errors.push(SourceError { location, line, value: text, message });
+                continue;
+            }
+            if let Err(e) = layer.set(canonical, &value) {
                 let message = if e.field().is_empty() { e.to_string() } else { e.message().to_owned() };
-                errors.push(SourceError { location: format!("{section}.{key}"), value: text, message });
+                errors.push(SourceError { location, line, value: text, message });
+                continue;
+            }
+            let at = match line {
+                Some(line) => format!("{source}:{line} ({section}.{key})"),
+                None => format!("{source} ({section}.{key})"),
+            };
+            config.origins.insert((section.clone(), canonical.to_owned()), at);
+        }
+    }
+    resolve_bases(&mut config, &bases, &mut errors);
+    let patterns: Vec<&String> = config.named.keys().filter(|k| k.contains('*')).collect();
+    for (i, a) in patterns.iter().enumerate() {
+        for b in &patterns[i + 1..] {
+            if specificity(a) == specificity(b) && globs_overlap(a, b) {
+                errors.push(SourceError {
+                    location: format!("[\"{b}\"]"),
+                    line: key_line_of_section(text, b),
+                    value: String::new(),
+                    message: format!(
+                        "the patterns `{a}` and `{b}` are equally specific and can match the same name; make one more specific or name the breaker exactly"
+                    ),
+                });
             }
         }
     }
+    // In the order a person reads the file.
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    config.warnings.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
     if errors.is_empty() {
         Ok(config)
     } else {
         Err(fail(errors))
     }
+}
+
+/// Reads `[queues."name"]` tables.
+fn read_queues(text: &str, queues: &toml::Table, config: &mut SourceConfig, errors: &mut Vec<SourceError>) {
+    for (name, settings) in queues {
+        let section = format!("queues.{name}");
+        let header = format!("queues.\"{name}\"");
+        let toml::Value::Table(settings) = settings else {
+            errors.push(SourceError {
+                location: section,
+                line: None,
+                value: settings.to_string(),
+                message: "expected a table: `[queues.\"name\"]` with `capacity` and `shutdown_deadline`".to_owned(),
+            });
+            continue;
+        };
+        let layer = config.queues.entry(name.clone()).or_default();
+        for (key, value) in settings {
+            let line = key_line(text, Some(&header), key).or_else(|| key_line(text, Some(&section), key));
+            let value = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if let Err(message) = layer.set(key, &value) {
+                errors.push(SourceError { location: format!("{section}.{key}"), line, value, message });
+            }
+        }
+    }
+}
+
+/// Applies `base = "other"`: a section inherits every setting of its base that it does not
+/// set itself, through any number of levels. A missing base or a cycle is an error.
+fn resolve_bases(
+    config: &mut SourceConfig,
+    bases: &BTreeMap<String, (String, Option<usize>)>,
+    errors: &mut Vec<SourceError>,
+) {
+    let original = config.named.clone();
+    for (section, (base, line)) in bases {
+        let mut chain = vec![section.as_str()];
+        let mut inherited = ConfigBuilder::new();
+        let mut next = Some(base.as_str());
+        while let Some(base) = next {
+            let problem = |message: String| SourceError {
+                location: format!("{section}.base"),
+                line: *line,
+                value: base.to_owned(),
+                message,
+            };
+            if chain.contains(&base) {
+                errors.push(problem(format!("`base` makes a cycle: {} -> {base}", chain.join(" -> "))));
+                break;
+            }
+            let layer = if base == "default" { Some(&config.default) } else { original.get(base) };
+            let Some(layer) = layer else {
+                errors.push(problem(format!("there is no section `[\"{base}\"]` to inherit from")));
+                break;
+            };
+            inherited = layer.clone().merge(&inherited);
+            chain.push(base);
+            next = bases.get(base).map(|(b, _)| b.as_str());
+        }
+        if let Some(own) = config.named.get_mut(section.as_str()) {
+            *own = inherited.merge(own);
+        }
+    }
+}
+
+/// The line of `section`'s header.
+fn key_line_of_section(text: &str, section: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim();
+            line.strip_prefix('[')
+                .and_then(|l| l.split(']').next())
+                .is_some_and(|h| h.trim().trim_matches('"') == section)
+        })
+        .map(|i| i + 1)
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// The line where `key` is set in `section` (a top-level key when `None`), found by reading
+/// the file's lines: section headers and `key =` lines, quoted or bare.
+fn key_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+    let unquote = |s: &str| s.trim().trim_matches('"').trim_matches('\'').to_owned();
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = Some(unquote(header));
+            continue;
+        }
+        if current.as_deref() != section {
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            if unquote(k) == key {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// Reads a TOML file; see [`from_toml_str`].
@@ -276,9 +763,10 @@ pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<SourceConfig,
     let text = std::fs::read_to_string(path).map_err(|e| SourceErrors {
         source: path.display().to_string(),
         errors: vec![SourceError {
-            location: path.display().to_string(),
+            location: String::new(),
+            line: None,
             value: String::new(),
-            message: e.to_string(),
+            message: format!("cannot read the file: {e}"),
         }],
     })?;
     from_toml_str(&text, &path.display().to_string())

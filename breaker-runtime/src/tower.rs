@@ -175,16 +175,40 @@ where
             None => self.admit(),
         };
         match admitted {
-            Ok(permit) => ResponseFuture {
-                kind: Kind::Called {
-                    started: self.breaker.shared.metrics.start(),
-                    inner: self.inner.call(req),
-                    permit: Some(permit),
-                    classify: self.classify.clone(),
-                    breaker: self.breaker.clone(),
-                },
-            },
+            Ok(permit) => {
+                let started = self.breaker.shared.metrics.start();
+                // If the inner service panics in `call`, the admitted call failed.
+                let mut permit = Some(permit);
+                let unwinding = FailOnUnwind { breaker: &self.breaker, permit: &mut permit, started };
+                let inner = self.inner.call(req);
+                std::mem::forget(unwinding); // it returned: no unwinding
+                ResponseFuture {
+                    kind: Kind::Called {
+                        started,
+                        inner,
+                        permit,
+                        classify: self.classify.clone(),
+                        breaker: self.breaker.clone(),
+                    },
+                }
+            }
             Err(rejected) => rejected_future(&self.breaker, rejected),
+        }
+    }
+}
+
+/// Fails an admitted call when dropped, which only happens if the code it guards unwinds.
+struct FailOnUnwind<'a> {
+    breaker: &'a Breaker,
+    permit: &'a mut Option<DetachedPermit>,
+    started: Option<u64>,
+}
+
+impl Drop for FailOnUnwind<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.shared.abandoned_detached(permit, self.started, true);
         }
     }
 }
@@ -198,7 +222,9 @@ fn rejected_future<F, C>(breaker: &Breaker, rejected: Rejected) -> ResponseFutur
 
 pin_project! {
     /// The response future of [`CircuitBreakerService`]. Dropped before it completes, it gives
-    /// its permit back (or records a failure if the thread is panicking).
+    /// its permit back (or records a failure if the thread is panicking). A panic in the inner
+    /// service or the classifier is a failure, recorded as it unwinds, even when a caller
+    /// catches it and drops this future later.
     pub struct ResponseFuture<F, C> {
         #[pin]
         kind: Kind<F, C>,
@@ -255,8 +281,17 @@ where
                 None => Poll::Pending, // polled after completion: stay pending, as futures may
             },
             KindProj::Called { inner, permit, classify, breaker, started } => {
-                let result = ready!(inner.poll(cx));
+                // A panic in the inner future or the classifier fails the call here, as it
+                // unwinds: a caller that catches it (tower-http's `CatchPanicLayer`) drops this
+                // future later, when the thread no longer panics and a drop looks like a
+                // cancellation.
+                let unwinding = FailOnUnwind { breaker, permit: &mut *permit, started: *started };
+                let Poll::Ready(result) = inner.poll(cx) else {
+                    std::mem::forget(unwinding); // it returned: no unwinding
+                    return Poll::Pending;
+                };
                 let outcome = classify.classify(&result);
+                std::mem::forget(unwinding); // they returned: no unwinding
                 if let Some(permit) = permit.take() {
                     breaker.shared.finish_detached(permit, started.take(), outcome);
                 }

@@ -178,6 +178,31 @@ fn a_call_polled_again_after_it_finished_or_unwound_panics_without_running_anyth
     assert_eq!((snapshot.calls_in_window, snapshot.failed_calls, snapshot.permits_in_use), (2, 1, 0));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_call_with_a_timeout_polled_again_after_its_poll_unwound_panics_without_running_anything() {
+    let clock = ManualClock::new();
+    let db = breaker(&clock, trips_after(3));
+    let polls = AtomicU32::new(0);
+    let policy = Policy::new().timeout(Duration::from_secs(5));
+    let mut unwound = Box::pin(db.call_with(
+        &policy,
+        std::future::poll_fn(|_| {
+            if polls.fetch_add(1, Ordering::SeqCst) == 1 {
+                panic!("dependency exploded");
+            }
+            Poll::<Result<(), &str>>::Pending
+        }),
+    ));
+    assert!(poll_once(unwound.as_mut()).is_pending());
+    catch_unwind(AssertUnwindSafe(|| poll_once(unwound.as_mut()))).unwrap_err();
+    let again = catch_unwind(AssertUnwindSafe(|| poll_once(unwound.as_mut()))).unwrap_err();
+    assert_eq!(again.downcast_ref::<&str>(), Some(&"`CallFuture` polled after completion"));
+    assert_eq!(polls.load(Ordering::SeqCst), 2, "the body did not run a third time");
+    drop(unwound);
+    let snapshot = db.snapshot();
+    assert_eq!((snapshot.calls_in_window, snapshot.failed_calls), (1, 1), "one failure, recorded once");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Timeouts
 

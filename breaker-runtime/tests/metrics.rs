@@ -317,17 +317,21 @@ fn a_panicking_call_is_counted_and_timed_as_a_failure_whichever_poll_panics() {
 }
 
 #[test]
-fn with_metrics_off_calls_are_counted_but_not_timed() {
+fn with_metrics_off_nothing_is_registered_or_recorded() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let registry = Registry::builder().metrics(false).build().unwrap();
+    let registry = Registry::builder().metrics(false).capacity(1).build().unwrap();
+    registry.configure("api", Config::builder().consecutive_failures(1)).unwrap();
     let api = registry.breaker("api");
     api.call_blocking(|| Ok::<_, ()>(())).unwrap();
+    let _ = api.call_blocking(|| Err::<(), _>(()));
+    let _ = api.call_blocking(|| Ok::<_, ()>(()));
+    assert_eq!(api.state(), State::Open);
+    registry.breaker("one-too-many"); // served by the overflow breaker, not counted either
 
     let m = Recorded::take(&snapshotter);
-    assert_eq!(m.counter(names::CALLS, &[("breaker", "api"), ("outcome", "success")]), 1);
-    assert!(m.histogram(names::CALL_DURATION, &[("breaker", "api")]).is_empty());
+    assert!(m.0.is_empty(), "metrics(false) registered series: {:?}", m.0.iter().map(|e| &e.1).collect::<Vec<_>>());
 }
 
 #[test]
@@ -544,4 +548,36 @@ fn calls_through_a_disabled_registry_are_still_measured() {
     assert_eq!(m.gauge(names::STATE, &[("breaker", "api")]), 5.0);
     assert_eq!(m.counter(names::CALLS, &[("breaker", "api"), ("outcome", "failure")]), 10);
     assert_eq!(m.counter_or_zero(names::OPENED, &[("breaker", "api"), ("reason", "consecutive_failures")]), 0);
+}
+
+#[test]
+fn the_state_gauge_ends_equal_to_the_state_under_concurrent_transitions() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let registry = Registry::new();
+    registry.configure("db", Config::builder().consecutive_failures(1)).unwrap();
+    let db = registry.breaker("db"); // handles bind to the recorder here
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for round in 0..2_000u32 {
+                    match (i + round) % 4 {
+                        0 => db.force_open(),
+                        1 => db.reset(),
+                        2 => db.metrics_only(),
+                        _ => {
+                            let _ = db.call_blocking(|| Err::<(), _>("down"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let m = Recorded::take(&snapshotter);
+    assert_eq!(m.gauge(names::STATE, &[("breaker", "db")]), f64::from(db.state().code()));
 }

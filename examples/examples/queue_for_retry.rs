@@ -1,10 +1,13 @@
 //! Queue-for-retry: a producer keeps publishing while its broker goes away and comes back;
-//! every message is delivered exactly once, in order.
+//! every message is delivered once, in order.
 //!
 //! The broker is a line-protocol server on loopback that the example stops (connections are
 //! refused) and restarts on the same port. The producer publishes through a [`RetryQueue`] in
 //! front of the `broker` breaker: while the broker is down the breaker opens, messages wait
-//! in the bounded queue, and once probes succeed they are replayed in order.
+//! in the bounded queue, and once probes succeed they are replayed in order. A refused
+//! connection never reaches the broker, so retrying it cannot duplicate a message; a lost
+//! acknowledgement can, since `RetryQueue` delivers at least once (the outage harness's
+//! `ack-lost` scenario measures that).
 //!
 //! ```text
 //! cargo run -p breaker-examples --example queue_for_retry

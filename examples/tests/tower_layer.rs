@@ -5,7 +5,9 @@
 //! breaker rejects in `call`, never in `poll_ready`, and never reaches the server; a rejection
 //! is decided when `call` happens, not kept from `poll_ready`; a half-open
 //! probe slot taken in `poll_ready` is given back when the service is dropped without calling;
-//! the HTTP and gRPC classifiers read real responses (and real transport errors) correctly.
+//! the HTTP and gRPC classifiers read real responses (and real transport errors) correctly; a
+//! panic caught outside the layer by tower-http's `CatchPanicLayer` is a failure, not a
+//! cancellation.
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/grpc.rs"]
@@ -341,4 +343,65 @@ async fn the_grpc_classifier_reads_real_statuses_and_an_open_breaker_shields_the
         assert!(grpc::rejected_by_breaker(&status), "the status's source is the rejection: {status:?}");
     }
     assert_eq!(server.hits.load(Ordering::SeqCst), hits, "no rejected RPC reached the server");
+}
+
+/// A handler that panics, behind tower-http's `CatchPanicLayer` (outside the breaker): the
+/// caller gets a 500, and each panic is a failure, so the breaker opens after three, as
+/// `Breaker::call` does. The layer once saw the caught panic as a cancellation (the response
+/// future is dropped after the unwind was caught, when the thread no longer panics): five
+/// panics left it closed with no failure recorded.
+#[tokio::test]
+async fn a_panic_caught_by_catch_panic_layer_is_a_failure() {
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    let clock = ManualClock::new();
+    let registry = registry(&clock, Config::builder().consecutive_failures(3));
+    let breaker = registry.breaker("panicky");
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(CatchPanicLayer::new())
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .service(tower::service_fn(move |_: Request<String>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if true {
+                    panic!("the handler exploded");
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+            }
+        }));
+    for n in 1..=3 {
+        let response = svc.ready().await.unwrap().call(Request::new(String::new())).await.unwrap();
+        assert_eq!(response.status(), 500, "the panic became a 500");
+        assert_eq!(breaker.snapshot().consecutive_failures, n, "panic {n} is a failure");
+    }
+    assert_eq!(breaker.state(), State::Open);
+    let rejected = svc.ready().await.unwrap().call(Request::new(String::new())).await;
+    assert!(matches!(rejected, Err(CallError::Rejected(_))), "the next call is rejected");
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "the open breaker shields the handler");
+}
+
+/// The same when the inner service panics in `call` itself, before returning a future.
+#[tokio::test]
+async fn a_panic_in_the_inner_call_caught_by_catch_panic_layer_is_a_failure() {
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    let clock = ManualClock::new();
+    let registry = registry(&clock, Config::builder().consecutive_failures(3));
+    let breaker = registry.breaker("panicky-call");
+    let mut svc = ServiceBuilder::new()
+        .layer(CatchPanicLayer::new())
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .service(tower::service_fn(
+            |_: Request<String>| -> std::future::Ready<Result<Response<String>, std::convert::Infallible>> {
+                panic!("the service exploded")
+            },
+        ));
+    for _ in 0..3 {
+        let response = svc.ready().await.unwrap().call(Request::new(String::new())).await.unwrap();
+        assert_eq!(response.status(), 500);
+    }
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.snapshot().permits_in_use, 0);
 }

@@ -376,3 +376,61 @@ async fn receivers_reach_the_fallback() {
     assert_eq!(counter.clone().into_hits().await.unwrap(), 203);
     assert_eq!(Arc::new(counter).arc_hits().await.unwrap(), 203);
 }
+
+/// Functions that panic, for the attribute's side of "a panic is a failure on every path".
+struct Exploding {
+    registry: Registry,
+}
+
+fn explodes(_: &ClientError) -> bool {
+    panic!("a classifier bug")
+}
+
+/// Panics; called rather than written as the body, since a body that is only `panic!()` trips
+/// `clippy::diverging_sub_expression` inside the expansion (a macro issue, reported separately).
+fn dependency_exploded() -> ClientError {
+    panic!("the dependency exploded")
+}
+
+impl Exploding {
+    #[circuit_breaker(name = "exploding-async", registry = self.registry, consecutive_failures = 3)]
+    async fn fetch(&self) -> Result<u32, ClientError> {
+        Err(dependency_exploded())
+    }
+
+    #[circuit_breaker(name = "exploding-blocking", registry = self.registry, consecutive_failures = 3)]
+    fn fetch_blocking(&self) -> Result<u32, ClientError> {
+        Err(dependency_exploded())
+    }
+
+    #[circuit_breaker(name = "exploding-classifier", registry = self.registry, consecutive_failures = 3, failure_if = explodes)]
+    async fn classified(&self) -> Result<u32, ClientError> {
+        Err(ClientError::Http(503))
+    }
+}
+
+/// Three panics open each breaker, as three failures would, even when the panic is caught
+/// around each poll and the future dropped afterwards (what panic-catching middleware does).
+#[test]
+fn a_panic_in_an_annotated_function_or_its_classifier_is_a_failure() {
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::task::{Context, Waker};
+
+    let exploding = Exploding { registry: registry() };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for _ in 0..3 {
+        let mut call = Box::pin(exploding.fetch());
+        catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut Context::from_waker(Waker::noop())))).unwrap_err();
+        drop(call);
+        catch_unwind(AssertUnwindSafe(|| exploding.fetch_blocking())).unwrap_err();
+        let mut call = Box::pin(exploding.classified());
+        catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut Context::from_waker(Waker::noop())))).unwrap_err();
+        drop(call);
+    }
+    std::panic::set_hook(hook);
+    for name in ["exploding-async", "exploding-blocking", "exploding-classifier"] {
+        assert_eq!(exploding.registry.breaker(name).state(), State::Open, "{name}");
+    }
+}

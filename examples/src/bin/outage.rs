@@ -69,7 +69,11 @@ async fn main() -> ExitCode {
     }
     let mut failed = 0;
     for check in report.checks(Margin::STRICT) {
-        let verdict = if check.ok { "ok  " } else { "MISS" };
+        let verdict = match (check.applies, check.ok) {
+            (false, _) => "n/a ",
+            (true, true) => "ok  ",
+            (true, false) => "MISS",
+        };
         println!("{verdict} {:<9} {:<28} {} ({})", check.scenario, check.client, check.property, check.measured);
         if !check.ok && check.asserted {
             failed += 1;

@@ -274,7 +274,7 @@ pub struct Instrumented {
     pub target: Arc<Target>,
     /// Its breaker's state changes.
     pub transitions: Log<Phase>,
-    /// Our breaker, for the leftover permit check (none for the peer and no breaker).
+    /// Our breaker (none for the peer and no breaker).
     pub breaker: Option<breaker_runtime::Breaker>,
 }
 

@@ -64,8 +64,12 @@ pub struct Measured {
     pub overall: Spread,
     /// Caller latency of calls started during the fault.
     pub during_fault: Spread,
-    /// Caller latency of calls started after the breaker first opened and before healing.
-    pub after_open: Spread,
+    /// Caller latency of the calls the breaker rejected, started after it first opened and
+    /// before healing.
+    pub rejected_once_open: Spread,
+    /// Caller latency of the calls it admitted over the same span (probes, and calls while it
+    /// was closed again), which wait for the dependency.
+    pub admitted_once_open: Spread,
     /// Requests sent to the dependency per second before the fault.
     pub baseline_rate: f64,
     /// Requests sent to the dependency per second during the fault.
@@ -82,8 +86,12 @@ pub struct Measured {
     /// From healing to closed for good (zero if it was closed when the dependency healed);
     /// `None` if it never closed again.
     pub closed_after_heal: Option<Duration>,
-    /// Half-open permits still held at the end (our breakers only).
-    pub permits_left: Option<u32>,
+    /// Calls the breaker admitted (each sent one request to the dependency), by the harness's
+    /// own count.
+    pub admitted: usize,
+    /// Of those, calls that came back to the caller (answered, failed or timed out). Admitted
+    /// minus settled is what a leaked permit would look like from outside.
+    pub settled: usize,
     /// Call tasks left at the end.
     pub tasks_left: usize,
     /// State changes, in seconds since the start.
@@ -101,7 +109,6 @@ pub fn measure(
     run: Run,
     attempts: Vec<f64>,
     transitions: Vec<(f64, Phase)>,
-    permits_left: Option<u32>,
 ) -> Measured {
     let (start, heal) = (scenario.fault_start.as_secs_f64(), scenario.heal.as_secs_f64());
     let count = |f: &dyn Fn(Served) -> bool| run.calls.iter().filter(|c| f(c.served)).count();
@@ -151,8 +158,16 @@ pub fn measure(
         errors: count(&|s| s == Served::Error),
         overall: Spread::of(run.calls.iter()),
         during_fault: Spread::of(run.calls.iter().filter(|c| in_fault(c.at))),
-        after_open: match first_open {
-            Some(open) => Spread::of(run.calls.iter().filter(|c| c.at >= open && c.at < heal)),
+        rejected_once_open: match first_open {
+            Some(open) => Spread::of(
+                run.calls.iter().filter(|c| c.at >= open && c.at < heal && c.served == Served::FallbackRejected),
+            ),
+            None => Spread::default(),
+        },
+        admitted_once_open: match first_open {
+            Some(open) => Spread::of(
+                run.calls.iter().filter(|c| c.at >= open && c.at < heal && c.served != Served::FallbackRejected),
+            ),
             None => Spread::default(),
         },
         baseline_rate: before / start.max(1e-9),
@@ -162,7 +177,8 @@ pub fn measure(
         open_after: first_open.map(|t| Duration::from_secs_f64(t - trip_from)),
         false_trips,
         closed_after_heal,
-        permits_left,
+        admitted: attempts.len(),
+        settled: count(&|s| s != Served::FallbackRejected),
         tasks_left: run.tasks_left + run.in_flight_left,
         transitions,
         attempts,
@@ -187,6 +203,11 @@ pub struct QueueMeasured {
     pub in_order: bool,
     /// Messages the broker received more than once.
     pub duplicated: u64,
+    /// Copies beyond the first the broker received, over all messages.
+    pub extra_copies: u64,
+    /// Acknowledgements the broker lost (`ack-lost` only): each is a message it stored while
+    /// the sender saw a timeout.
+    pub acks_lost: Option<u64>,
     /// Accepted messages the broker never received.
     pub lost: u64,
     /// Deliveries attempted per second during the outage.
@@ -200,15 +221,18 @@ pub struct QueueMeasured {
     pub queue_left: usize,
     /// Worker or producer tasks left at the end.
     pub tasks_left: usize,
-    /// Permits our breaker still held at the end.
-    pub permits_left: Option<u32>,
+    /// Deliveries our breaker admitted whose future had not ended (finished, or dropped when
+    /// shutdown cut it off) once shutdown returned, by the harness's own count (queued
+    /// producer only).
+    pub unsettled: Option<u64>,
     /// State changes of the breaker, if any.
     pub transitions: Vec<(f64, Phase)>,
     /// Samples (seconds, accepted so far, delivered so far, depth).
     pub samples: Vec<(f64, u64, u64, usize)>,
 }
 
-/// Compares what was accepted with what the broker logged.
+/// Compares what was accepted with what the broker logged: (distinct messages received, first
+/// arrivals in order, messages received more than once, accepted messages never received).
 pub fn delivery(accepted: &[u64], received: &[u64]) -> (u64, bool, u64, u64) {
     let mut seen = std::collections::BTreeMap::<u64, u64>::new();
     for seq in received {

@@ -1,36 +1,146 @@
-//! The queue scenario: a producer publishing messages to a broker that goes down, once
-//! through a [`RetryQueue`] in front of our breaker, once sending directly.
+//! The queue scenarios: a producer publishing messages to a broker, once through a
+//! [`RetryQueue`] in front of our breaker, once sending directly. In `queue` the broker goes
+//! down (connections refused: nothing can arrive twice); in `ack-lost` it stores every message
+//! but loses the acknowledgement of some, so the sender times out on a message that arrived.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing;
+use axum::Router;
 use breaker_runtime::{RetryQueue, Shutdown};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::client::{observed_registry, Log};
 use super::measure::{delivery, QueueMeasured};
-use super::scenario::Scenario;
-use crate::flaky::{self, Dependency};
+use super::scenario::{Fault, Scenario};
+use crate::flaky::{self, Behaviour, Dependency, Schedule};
 use crate::lock;
 
 /// How long shutdown may keep delivering what is still queued.
 const DRAIN: Duration = Duration::from_secs(15);
 
+/// A broker as the producers see it: where it listens and what it stored.
+#[derive(Debug)]
+struct Broker {
+    addr: SocketAddr,
+    /// Sequence numbers stored, in arrival order (duplicates included).
+    messages: Arc<Mutex<Vec<u64>>>,
+    /// Acknowledgements lost (`ack-lost` only).
+    acks_lost: Option<Arc<AtomicU64>>,
+    server: Server,
+}
+
+#[derive(Debug)]
+enum Server {
+    /// The flaky service (`queue`: down phases refuse connections).
+    Flaky(Dependency),
+    /// The lossy broker (`ack-lost`) and how to stop it.
+    Lossy(tokio::sync::oneshot::Sender<()>, JoinHandle<std::io::Result<()>>),
+}
+
+impl Broker {
+    async fn start(scenario: &Scenario, started: Instant) -> std::io::Result<Broker> {
+        if scenario.fault == Fault::AckLost {
+            return lossy(scenario.schedule.clone(), started).await;
+        }
+        let dependency = flaky::start(scenario.schedule.clone(), started).await?;
+        Ok(Broker {
+            addr: dependency.flaky.addr,
+            messages: dependency.messages.clone(),
+            acks_lost: None,
+            server: Server::Flaky(dependency),
+        })
+    }
+
+    async fn stop(self) -> std::io::Result<()> {
+        match self.server {
+            Server::Flaky(dependency) => dependency.stop().await,
+            Server::Lossy(stop, mut task) => {
+                let _ = stop.send(());
+                // Requests whose acknowledgement was lost hang until their sender gives up.
+                match tokio::time::timeout(Duration::from_secs(2), &mut task).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(e)) => Err(std::io::Error::other(e)),
+                    Err(_) => {
+                        task.abort();
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct LossyState {
+    schedule: Arc<Schedule>,
+    started: Instant,
+    hits: Arc<AtomicU64>,
+    messages: Arc<Mutex<Vec<u64>>>,
+    acks_lost: Arc<AtomicU64>,
+}
+
+/// `POST /messages/{seq}`: stores the message, then, during a `Partial(p)` phase, loses the
+/// acknowledgement of share `p` of requests (evenly spread) by never answering.
+async fn store(State(state): State<LossyState>, Path(seq): Path<u64>) -> StatusCode {
+    let n = state.hits.fetch_add(1, Ordering::Relaxed);
+    lock(&state.messages).push(seq);
+    if let Behaviour::Partial(p) = state.schedule.at(state.started.elapsed()) {
+        #[allow(clippy::cast_precision_loss)]
+        let crossed = ((n + 1) as f64 * p).floor() > (n as f64 * p).floor();
+        if crossed {
+            state.acks_lost.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+        }
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// Starts the lossy broker on a loopback port chosen by the OS.
+async fn lossy(schedule: Schedule, started: Instant) -> std::io::Result<Broker> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let acks_lost = Arc::new(AtomicU64::new(0));
+    let state = LossyState {
+        schedule: Arc::new(schedule),
+        started,
+        hits: Arc::default(),
+        messages: messages.clone(),
+        acks_lost: acks_lost.clone(),
+    };
+    let app = Router::new().route("/messages/{seq}", routing::post(store)).with_state(state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Broker { addr, messages, acks_lost: Some(acks_lost), server: Server::Lossy(stop, task) })
+}
+
 /// Runs both producers against their own brokers; returns their figures.
 pub async fn run(scenario: &Scenario, started: Instant) -> std::io::Result<Vec<QueueMeasured>> {
-    let queued = flaky::start(scenario.schedule.clone(), started).await?;
-    let direct = flaky::start(scenario.schedule.clone(), started).await?;
+    let queued = Broker::start(scenario, started).await?;
+    let direct = Broker::start(scenario, started).await?;
     let (a, b) = tokio::join!(with_queue(scenario, started, &queued), without_queue(scenario, started, &direct));
     queued.stop().await?;
     direct.stop().await?;
     Ok(vec![a?, b?])
 }
 
-fn broker_url(broker: &Dependency) -> String {
-    format!("http://{}/messages", broker.flaky.addr)
+fn broker_url(broker: &Broker) -> String {
+    format!("http://{}/messages", broker.addr)
 }
 
 async fn post(http: &reqwest::Client, url: &str, seq: u64) -> Result<(), reqwest::Error> {
@@ -43,7 +153,7 @@ async fn sample(
     started: Instant,
     until: Duration,
     accepted: &AtomicU64,
-    broker: &Dependency,
+    broker: &Broker,
     depth: impl Fn() -> usize,
 ) -> Vec<(f64, u64, u64, usize)> {
     let mut samples = Vec::new();
@@ -72,12 +182,13 @@ fn measured(
     scenario: &Scenario,
     produced: u64,
     accepted: &[u64],
-    broker: &Dependency,
+    broker: &Broker,
     attempts: &Log<()>,
     samples: Vec<(f64, u64, u64, usize)>,
 ) -> QueueMeasured {
     let received = lock(&broker.messages).clone();
     let (delivered, in_order, duplicated, lost) = delivery(accepted, &received);
+    let extra_copies = received.len() as u64 - delivered;
     let (start, heal) = (scenario.fault_start.as_secs_f64(), scenario.heal.as_secs_f64());
     let fault = attempts.times().into_iter().filter(|t| *t >= start && *t < heal).count();
     QueueMeasured {
@@ -88,19 +199,21 @@ fn measured(
         delivered,
         in_order,
         duplicated,
+        extra_copies,
+        acks_lost: broker.acks_lost.as_ref().map(|n| n.load(Ordering::Relaxed)),
         lost,
         fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
         drained_after_heal: None,
         max_depth: 0,
         queue_left: 0,
         tasks_left: 0,
-        permits_left: None,
+        unsettled: None,
         transitions: Vec::new(),
         samples,
     }
 }
 
-async fn with_queue(scenario: &Scenario, started: Instant, broker: &Dependency) -> std::io::Result<QueueMeasured> {
+async fn with_queue(scenario: &Scenario, started: Instant, broker: &Broker) -> std::io::Result<QueueMeasured> {
     let transitions = Log::new(started);
     let registry = observed_registry(scenario.tuning, &transitions).map_err(std::io::Error::other)?;
     let breaker = registry.breaker("broker");
@@ -108,9 +221,17 @@ async fn with_queue(scenario: &Scenario, started: Instant, broker: &Dependency) 
     let url = broker_url(broker);
     let attempts = Log::<()>::new(started);
     let deliver_attempts = attempts.clone();
+    // The harness's own count: deliveries the breaker admitted (the future was polled) and
+    // deliveries whose future ended (finished, or dropped when shutdown cut it off).
+    let admitted = Arc::new(AtomicU64::new(0));
+    let settled = Arc::new(AtomicU64::new(0));
+    let (deliver_admitted, deliver_settled) = (admitted.clone(), settled.clone());
     let queue = Arc::new(RetryQueue::new(breaker.clone(), 100_000, move |seq: u64| {
         let (http, url, attempts) = (http.clone(), url.clone(), deliver_attempts.clone());
+        let (admitted, settled) = (deliver_admitted.clone(), deliver_settled.clone());
         async move {
+            admitted.fetch_add(1, Ordering::Relaxed);
+            let _settles = Settles(settled);
             attempts.push(());
             post(&http, &url, seq).await
         }
@@ -140,6 +261,7 @@ async fn with_queue(scenario: &Scenario, started: Instant, broker: &Dependency) 
     let ((), samples) = tokio::join!(produce, sampling);
     let handed_back = queue.shutdown(Shutdown::Drain(DRAIN)).await;
     let queue_left = handed_back.len() + queue.depth();
+    let unsettled = admitted.load(Ordering::Relaxed).saturating_sub(settled.load(Ordering::Relaxed));
 
     let accepted = std::mem::take(&mut *lock(&accepted));
     let drained_after_heal = drained_after(&samples, scenario.heal.as_secs_f64());
@@ -149,13 +271,13 @@ async fn with_queue(scenario: &Scenario, started: Instant, broker: &Dependency) 
         drained_after_heal,
         max_depth,
         queue_left,
-        permits_left: Some(breaker.snapshot().permits_in_use),
+        unsettled: Some(unsettled),
         transitions: transitions.entries(),
         ..measured("RetryQueue + breaker", scenario, total, &accepted, broker, &attempts, samples)
     })
 }
 
-async fn without_queue(scenario: &Scenario, started: Instant, broker: &Dependency) -> std::io::Result<QueueMeasured> {
+async fn without_queue(scenario: &Scenario, started: Instant, broker: &Broker) -> std::io::Result<QueueMeasured> {
     let http = reqwest::Client::builder().timeout(scenario.timeout).build().map_err(std::io::Error::other)?;
     let url = broker_url(broker);
     let attempts = Log::<()>::new(started);
@@ -203,4 +325,13 @@ async fn without_queue(scenario: &Scenario, started: Instant, broker: &Dependenc
         tasks_left,
         ..measured("direct, no breaker", scenario, total, &accepted, broker, &attempts, samples)
     })
+}
+
+/// Counts one settled delivery when the delivery's future ends, however it ends.
+struct Settles(Arc<AtomicU64>);
+
+impl Drop for Settles {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }

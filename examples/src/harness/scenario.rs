@@ -7,6 +7,12 @@ use breaker_runtime::ConfigBuilder;
 
 use crate::flaky::{Behaviour, Schedule};
 
+/// The share of acknowledgements the `ack-lost` broker loses during its fault.
+pub const ACKS_LOST: f64 = 0.25;
+
+/// How long a sender waits for an acknowledgement in `ack-lost`.
+pub const ACK_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// How long and how hard the harness runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -31,11 +37,15 @@ pub enum Fault {
     Flapping,
     /// A producer queues messages for a broker that is down.
     Queue,
+    /// A producer queues messages for a broker that stores every message but, for a share of
+    /// them, never acknowledges: the sender times out although the message arrived.
+    AckLost,
 }
 
 impl Fault {
     /// Every scenario, in report order.
-    pub const ALL: [Fault; 6] = [Fault::Down, Fault::Hang, Fault::Slow, Fault::Partial, Fault::Flapping, Fault::Queue];
+    pub const ALL: [Fault; 7] =
+        [Fault::Down, Fault::Hang, Fault::Slow, Fault::Partial, Fault::Flapping, Fault::Queue, Fault::AckLost];
 
     /// The scenario's name, as used for files and `--only`.
     pub fn name(self) -> &'static str {
@@ -46,12 +56,18 @@ impl Fault {
             Fault::Partial => "partial",
             Fault::Flapping => "flapping",
             Fault::Queue => "queue",
+            Fault::AckLost => "ack-lost",
         }
     }
 
     /// The scenario named `name`.
     pub fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// True for the scenarios a producer drives (messages through a `RetryQueue`), not a client.
+    pub fn is_queue(self) -> bool {
+        matches!(self, Fault::Queue | Fault::AckLost)
     }
 }
 
@@ -153,6 +169,8 @@ impl Scenario {
                 (phases, at - healthy)
             }
             Fault::Queue => (vec![(healthy, Behaviour::Down)], s(6.0, 15.0)),
+            // The harness's own broker reads `Partial(p)` as "share p of acknowledgements lost".
+            Fault::AckLost => (vec![(healthy, Behaviour::Partial(ACKS_LOST))], s(6.0, 15.0)),
         };
         let heal = healthy + tail;
         let escalation = (fault == Fault::Partial).then(|| phases[1].0);
@@ -173,7 +191,11 @@ impl Scenario {
             duration: heal + after,
             rate: if full { 100 } else { 40 },
             concurrency: 64,
-            timeout: if fault == Fault::Hang && !full { Duration::from_secs(2) } else { Duration::from_secs(10) },
+            timeout: match fault {
+                Fault::Hang if !full => Duration::from_secs(2),
+                Fault::AckLost => ACK_TIMEOUT,
+                _ => Duration::from_secs(10),
+            },
             tuning,
         }
     }
@@ -181,6 +203,14 @@ impl Scenario {
     /// The scenario's name.
     pub fn name(&self) -> &'static str {
         self.fault.name()
+    }
+
+    /// How a phase reads in the report and the pictures.
+    pub fn phase_label(&self, behaviour: Behaviour) -> String {
+        match (self.fault, behaviour) {
+            (Fault::AckLost, Behaviour::Partial(p)) => format!("stores all, {:.0}% of acks lost", p * 100.0),
+            _ => behaviour.label(),
+        }
     }
 
     /// How long the fault lasts.

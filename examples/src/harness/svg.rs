@@ -250,7 +250,7 @@ pub fn timeline(report: &ScenarioReport) -> String {
         let x = c.x(at.as_secs_f64());
         let _ = writeln!(c.out, r##"<line x1="{x:.1}" y1="56" x2="{x:.1}" y2="72" stroke="#555"/>"##);
         if s.fault != super::Fault::Flapping || i == 0 || i == 1 || i + 1 == phases.len() {
-            c.text(x + 3.0, 66.0, "start", 10, &behaviour.label());
+            c.text(x + 3.0, 66.0, "start", 10, &s.phase_label(*behaviour));
         }
     }
 
@@ -303,7 +303,7 @@ pub fn timeline(report: &ScenarioReport) -> String {
         let rows: Vec<(String, Vec<(f64, Phase)>)> = report
             .producers
             .iter()
-            .filter(|p| p.permits_left.is_some())
+            .filter(|p| p.unsettled.is_some())
             .map(|p| ("RetryQueue".to_owned(), p.transitions.clone()))
             .collect();
         c.strips(&rows, duration, shade);
