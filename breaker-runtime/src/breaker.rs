@@ -502,6 +502,16 @@ impl Shared {
     }
 }
 
+/// The data source of a fallback given as a function (the attribute's `fallback`, `call_or_else`).
+const FALLBACK_FN: &str = "fallback_fn";
+
+/// The log line operators grep for when a fallback answered a call: which breaker, why
+/// (`rejected`, `timeout`, `failure`) and where the data came from (`fallback_fn`,
+/// `stale_cache`, `value`).
+fn log_fallback_served(breaker: &breaker_core::Name, reason: &'static str, source: &'static str) {
+    tracing::info!(target: "breaker_runtime::fallback", breaker = %breaker, reason, source, "circuit breaker fallback served");
+}
+
 /// A blocking call in progress; settles its permit if the closure unwinds.
 struct BlockingCall<'a> {
     shared: &'a Shared,
@@ -694,10 +704,21 @@ impl Breaker {
         G: FnOnce(CallError<E>) -> GF,
         GF: Future<Output = T>,
     {
+        self.serve_fallback(FALLBACK_FN, error, fallback).await
+    }
+
+    /// [`run_fallback`](Self::run_fallback), logging `source` (`fallback_fn`, `stale_cache` or
+    /// `value`) as where the served data came from.
+    pub(crate) async fn serve_fallback<T, E, G, GF>(&self, source: &'static str, error: CallError<E>, fallback: G) -> T
+    where
+        G: FnOnce(CallError<E>) -> GF,
+        GF: Future<Output = T>,
+    {
         let (kind, metrics) = (error.kind(), &self.shared.metrics);
         let started = metrics.start();
         let out = fallback(error).instrument(self.shared.fallback_span(kind)).await;
         metrics.fallback(kind, started);
+        log_fallback_served(self.name(), kind, source);
         out
     }
 
@@ -710,6 +731,7 @@ impl Breaker {
         let started = metrics.start();
         let out = self.shared.fallback_span(kind).in_scope(|| fallback(error));
         metrics.fallback(kind, started);
+        log_fallback_served(self.name(), kind, FALLBACK_FN);
         out
     }
 
@@ -751,11 +773,29 @@ impl Breaker {
         G: FnOnce(CallError<E>) -> GF,
         GF: Future<Output = Result<T, E>>,
     {
+        self.call_or_else_from(FALLBACK_FN, policy, on, fut, fallback).await
+    }
+
+    /// [`call_or_else`](Self::call_or_else) naming where the fallback's data comes from.
+    async fn call_or_else_from<T, E, F, C, G, GF>(
+        &self,
+        source: &'static str,
+        policy: &Policy<C>,
+        on: FallbackOn,
+        fut: F,
+        fallback: G,
+    ) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+        G: FnOnce(CallError<E>) -> GF,
+        GF: Future<Output = Result<T, E>>,
+    {
         match self.call_with(policy, fut).await {
             Ok(value) => Ok(value),
             Err(error) if on.covers(&error) => match policy.fallback_timeout_duration() {
-                None => self.run_fallback(error, fallback).await.map_err(CallError::Failed),
-                Some(limit) => self.run_fallback_within(limit, error, fallback).await,
+                None => self.serve_fallback(source, error, fallback).await.map_err(CallError::Failed),
+                Some(limit) => self.run_fallback_within(source, limit, error, fallback).await,
             },
             Err(error) => Err(error),
         }
@@ -764,6 +804,7 @@ impl Breaker {
     /// [`run_fallback`](Self::run_fallback) cut off after `limit`: then a timeout, logged.
     async fn run_fallback_within<T, E, G, GF>(
         &self,
+        source: &'static str,
         limit: Duration,
         error: CallError<E>,
         fallback: G,
@@ -778,7 +819,10 @@ impl Breaker {
         let out = bounded.await;
         metrics.fallback(kind, started);
         match out {
-            Ok(result) => result.map_err(CallError::Failed),
+            Ok(result) => {
+                log_fallback_served(self.name(), kind, source);
+                result.map_err(CallError::Failed)
+            }
             Err(_elapsed) => {
                 tracing::warn!(breaker = %self.name(), reason = kind, after = ?limit, "fallback timed out");
                 Err(CallError::Timeout(TimedOut { name: self.name().clone(), after: limit }))
@@ -791,7 +835,7 @@ impl Breaker {
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_or_else(&Policy::new(), on, fut, |_| async { Ok(value) }).await
+        self.call_or_else_from("value", &Policy::new(), on, fut, |_| async { Ok(value) }).await
     }
 
     /// Runs the future `make` returns, retrying failures and timeouts with `retry`'s backoff.

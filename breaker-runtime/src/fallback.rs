@@ -97,7 +97,7 @@ impl<K: Eq + Hash + Clone, V: Clone> StaleCache<K, V> {
                 Ok(value)
             }
             Err(error) if on.covers(&error) => match self.get(&key) {
-                Some(stale) => Ok(breaker.run_fallback(error, |_| async move { stale }).await),
+                Some(stale) => Ok(breaker.serve_fallback("stale_cache", error, |_| async move { stale }).await),
                 None => Err(error),
             },
             Err(error) => Err(error),

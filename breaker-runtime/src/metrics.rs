@@ -220,6 +220,11 @@ impl BreakerMetrics {
         }
     }
 
+    /// True when this breaker's metrics go to a recorder (metrics on, a recorder installed).
+    pub(crate) fn records(&self) -> bool {
+        self.live
+    }
+
     #[inline]
     pub(crate) fn rejected(&self) {
         if self.live {

@@ -260,6 +260,8 @@ pub struct RetryQueue<M, S = MemoryStore<M>> {
     shared: Arc<Shared<M, S>>,
     stop: watch::Sender<Option<Shutdown>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// For the log lines of `send`: is the dependency down?
+    breaker: Breaker,
 }
 
 impl<M, S> fmt::Debug for RetryQueue<M, S> {
@@ -294,18 +296,23 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
         E: Send + 'static,
     {
         let name = breaker.name().to_string();
-        let depth = gauge!(QUEUE_DEPTH, LABEL_BREAKER => name.clone());
+        // As the breaker's own metrics: nothing registered for a registry with metrics off.
+        let (depth, dropped) = if breaker.shared.metrics.records() {
+            (gauge!(QUEUE_DEPTH, LABEL_BREAKER => name.clone()), counter!(QUEUE_DROPPED, LABEL_BREAKER => name))
+        } else {
+            (metrics::Gauge::noop(), metrics::Counter::noop())
+        };
         depth.set(store.len() as f64);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner { store, delivering: false, failed_before: false, closed: false }),
             wake: Notify::new(),
             depth,
-            dropped: counter!(QUEUE_DROPPED, LABEL_BREAKER => name),
+            dropped,
             _message: std::marker::PhantomData,
         });
         let (stop, stopped) = watch::channel(None);
-        let worker = tokio::spawn(run_worker(Arc::clone(&shared), breaker, deliver, stopped));
-        RetryQueue { shared, stop, worker: Mutex::new(Some(worker)) }
+        let worker = tokio::spawn(run_worker(Arc::clone(&shared), breaker.clone(), deliver, stopped));
+        RetryQueue { shared, stop, worker: Mutex::new(Some(worker)), breaker }
     }
 
     /// Accepts `message` for delivery, or hands it back when the queue is full (or shut down).
@@ -322,14 +329,29 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
         }
         match inner.store.push_back(message) {
             Ok(()) => {
-                self.shared.depth.set(inner.store.len() as f64);
+                let depth = inner.store.len();
+                self.shared.depth.set(depth as f64);
                 drop(inner);
                 self.shared.wake.notify_one();
+                let state = self.breaker.state();
+                if matches!(
+                    state,
+                    breaker_core::State::Open | breaker_core::State::HalfOpen | breaker_core::State::ForcedOpen
+                ) {
+                    tracing::info!(
+                        breaker = %self.breaker.name(),
+                        queue_depth = depth,
+                        state = state.as_str(),
+                        "message queued while the dependency is down"
+                    );
+                }
                 Ok(())
             }
             Err(message) => {
+                let depth = inner.store.len();
                 drop(inner);
                 self.shared.dropped.increment(1);
+                tracing::error!(breaker = %self.breaker.name(), queue_depth = depth, "retry queue full: message refused");
                 Err(QueueFull(message))
             }
         }

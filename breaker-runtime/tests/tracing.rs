@@ -389,3 +389,58 @@ fn call_futures_are_send_when_the_protected_future_is() {
     });
     assert_eq!(out.unwrap().unwrap(), 7);
 }
+
+#[test]
+fn a_served_fallback_logs_its_breaker_reason_and_data_source() {
+    capture(|c| {
+        let clock = ManualClock::new();
+        let registry = registry(&clock);
+        let db = registry.breaker("db");
+        db.force_open();
+        block_on(async {
+            let _ = db
+                .call_or_else(
+                    &breaker_runtime::Policy::new(),
+                    breaker_runtime::FallbackOn::Any,
+                    async { Ok::<u32, ()>(1) },
+                    |_| async { Ok(2) },
+                )
+                .await;
+            let _ = db.call_or(breaker_runtime::FallbackOn::Any, async { Ok::<u32, ()>(1) }, 3).await;
+            let cache = breaker_runtime::StaleCache::new(Duration::from_secs(60));
+            cache.put("k", 4u32);
+            let _ = cache.call(&db, "k", breaker_runtime::FallbackOn::Any, async { Ok::<u32, ()>(1) }).await;
+        });
+        let served = c.events_starting("circuit breaker fallback served");
+        let sources: Vec<(&str, &str, &str)> =
+            served.iter().map(|e| (e.field("breaker"), e.field("reason"), e.field("source"))).collect();
+        assert_eq!(
+            sources,
+            [("db", "rejected", "fallback_fn"), ("db", "rejected", "value"), ("db", "rejected", "stale_cache")]
+        );
+    });
+}
+
+#[test]
+fn the_retry_queue_logs_its_depth_while_the_dependency_is_down_and_a_full_queue_at_error() {
+    capture(|c| {
+        let clock = ManualClock::new();
+        let registry = registry(&clock);
+        let db = registry.breaker("db");
+        block_on(async {
+            let queue = breaker_runtime::RetryQueue::new(db.clone(), 2, |_: u32| async { Ok::<_, ()>(()) });
+            db.force_open();
+            queue.send(1).unwrap();
+            queue.send(2).unwrap();
+            assert!(queue.send(3).is_err());
+            let _ = queue.shutdown(breaker_runtime::Shutdown::HandBack(Duration::ZERO)).await;
+        });
+        let queued = c.events_starting("message queued while the dependency is down");
+        let depths: Vec<&str> = queued.iter().map(|e| e.field("queue_depth")).collect();
+        assert_eq!(depths, ["1", "2"]);
+        let full = c.events_starting("retry queue full");
+        assert_eq!(full.len(), 1);
+        assert_eq!(full[0].level, tracing::Level::ERROR);
+        assert_eq!(full[0].field("queue_depth"), "2");
+    });
+}
