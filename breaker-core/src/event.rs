@@ -301,3 +301,98 @@ pub trait Listener: Send + Sync + 'static {
         let _ = event;
     }
 }
+
+// ---- Display: one readable log line per event ------------------------------------------
+
+/// One log line: ``circuit breaker `payments`: closed -> open (5 consecutive failures
+/// (threshold 5)); next probe in 30.000s``.
+///
+/// ```
+/// use breaker_core::{CircuitBreaker, Config, Listener, State, Transition};
+/// use std::sync::{Arc, Mutex};
+///
+/// #[derive(Default)]
+/// struct Lines(Mutex<Vec<String>>);
+/// impl Listener for Lines {
+///     fn on_transition(&self, t: &Transition) {
+///         self.0.lock().unwrap().push(t.to_string());
+///     }
+/// }
+///
+/// let lines = Arc::new(Lines::default());
+/// let breaker = CircuitBreaker::new("payments", Config::default()).with_listener(lines.clone());
+/// breaker.force_open();
+/// assert_eq!(lines.0.lock().unwrap()[0], "circuit breaker `payments`: closed -> forced_open (force_open)");
+/// ```
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}`: {} -> {} ({})", self.name, self.from, self.to, self.reason)?;
+        if let (State::Open, Some(after)) = (self.to, self.snapshot.retry_after) {
+            write!(f, "; next probe in {:.3}s", after.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// One log line: ``circuit breaker `payments` (metrics only): failure rate 60.0% (threshold
+/// 50.0%) would have opened it``.
+impl fmt::Display for ThresholdExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}` (metrics only): {} would have opened it", self.name, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    fn snapshot(state: State, retry_after: Option<Duration>) -> Snapshot {
+        Snapshot {
+            state,
+            failure_rate: 0.6,
+            slow_call_rate: 0.0,
+            calls_in_window: 10,
+            failed_calls: 6,
+            slow_calls: 0,
+            consecutive_failures: 5,
+            permits_in_use: 0,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn a_transition_is_one_readable_line() {
+        let open = Transition {
+            name: Name::from("payments"),
+            from: State::Closed,
+            to: State::Open,
+            reason: Reason::ConsecutiveFailures { count: 5, threshold: 5 },
+            snapshot: snapshot(State::Open, Some(Duration::from_secs(30))),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit breaker `payments`: closed -> open (5 consecutive failures (threshold 5)); next probe in 30.000s"
+        );
+        let half_open = Transition {
+            from: State::Open,
+            to: State::HalfOpen,
+            reason: Reason::WaitElapsed,
+            snapshot: snapshot(State::HalfOpen, None),
+            ..open
+        };
+        assert_eq!(half_open.to_string(), "circuit breaker `payments`: open -> half_open (wait_elapsed)");
+    }
+
+    #[test]
+    fn a_threshold_crossing_is_one_readable_line() {
+        let event = ThresholdExceeded {
+            name: Name::from("payments"),
+            reason: Reason::FailureRate { rate: 0.6, threshold: 0.5 },
+            snapshot: snapshot(State::MetricsOnly, None),
+        };
+        assert_eq!(
+            event.to_string(),
+            "circuit breaker `payments` (metrics only): failure rate 60.0% (threshold 50.0%) would have opened it"
+        );
+    }
+}

@@ -53,6 +53,8 @@
 //! ```
 // The one `unsafe` block reads the coarse monotonic clock (see `clock.rs`); everything else is safe.
 #![deny(unsafe_code)]
+// On docs.rs, mark each feature-gated item with the feature that enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod clock;

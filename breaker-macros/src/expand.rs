@@ -65,9 +65,21 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     let is_async = function.shape != Shape::Blocking;
 
     let fn_name = function.ident.to_string();
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+    let unraw = syn::ext::IdentExt::unraw(&function.ident).to_string();
+    // Without `name`, the runtime derives it from the `type_name` of an item nested here, the
+    // only place that spells the impl's `Self` type and trait (see `CallSite::unnamed`).
+    let path_fn = format_ident!("__breaker_path", span = here);
+    let (path_item, constructor, name_args) = match &args.name {
+        Some(name) => (TokenStream::new(), quote!(new), quote!(#name,)),
+        None => (
+            quote! {
+                fn #path_fn() -> &'static str {
+                    #private::type_name_of_val(&#path_fn)
+                }
+            },
+            quote!(unnamed),
+            quote!(::core::module_path!(), #unraw, #path_fn,),
+        ),
     };
     let config = args.config.iter().map(|c| {
         let (key, text) = (c.key, &c.text);
@@ -178,14 +190,20 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
                 }
             }
             let split = all_at(ret_span, quote!(fallback_or::<#ret>), quote!(&#options, #raw));
-            let fallback_call = quote_spanned!(path.span()=> #path(#(#fallback_args,)* #error));
-            let run_args = quote!(&#breaker, #error, |#error| #fallback_call);
-            let run = if is_async {
-                let run = all_at(path.span(), quote!(run_fallback::<#ret, _, _>), run_args);
-                quote_spanned!(path.span()=> #run.await)
+            // The fallback's shape is checked on the `fallback` path from its own type, before
+            // the arguments are known (see `check_fallback`), so a wrong shape is one error on
+            // the path that spells the shape expected; a return type that is not a `Result` is
+            // reported once, on the return type, as without a fallback.
+            let (check, helper) = if is_async {
+                (quote!(check_fallback), quote!(fallback))
             } else {
-                all_at(path.span(), quote!(run_fallback_blocking::<#ret, _>), run_args)
+                (quote!(check_fallback_blocking), quote!(fallback_blocking))
             };
+            let wildcards = if is_async { quote!(_, _, _) } else { quote!(_, _) };
+            let checked = all_at(path.span(), quote!(#check::<_, #ret, #wildcards>), path.to_token_stream());
+            let fallback_call = respan(quote!(#checked.call(((#(#fallback_args,)*), #error))), path.span());
+            let run = all_at(path.span(), quote!(#helper), quote!(&#breaker, #error, |#error| #fallback_call));
+            let run = if is_async { quote_spanned!(path.span()=> #run.await) } else { run };
             quote! {
                 match #split {
                     ::core::result::Result::Ok(#value) => #value,
@@ -196,8 +214,9 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     };
 
     quote! {
-        static #site: #private::CallSite = #private::CallSite::new(
-            #name,
+        #path_item
+        static #site: #private::CallSite = #private::CallSite::#constructor(
+            #name_args
             ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", ::core::line!(), ")"),
             &[#(#config),*],
         );

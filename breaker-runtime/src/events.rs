@@ -137,3 +137,58 @@ fn log_transition(t: &Transition) {
         );
     }
 }
+
+// ---- Display: one readable log line per event ------------------------------------------
+
+/// One log line: the inner event's for a [`Transition`], a [`Rejected`] or a
+/// [`ThresholdExceeded`]; for a reload, the breakers it changed or the errors that refused it.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use breaker_runtime::Registry;
+///
+/// let registry = Registry::new();
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&lines);
+/// registry.on_event(move |event| sink.lock().unwrap().push(event.to_string()));
+/// registry.breaker("payments").force_open();
+/// assert_eq!(lines.lock().unwrap()[0], "circuit breaker `payments`: closed -> forced_open (force_open)");
+/// ```
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Transition(t) => t.fmt(f),
+            Event::Rejected(r) => r.fmt(f),
+            Event::ThresholdExceeded(t) => t.fmt(f),
+            Event::ConfigReloaded(changed) if changed.is_empty() => {
+                f.write_str("circuit breaker configuration reloaded; no breaker changed")
+            }
+            Event::ConfigReloaded(changed) => {
+                f.write_str("circuit breaker configuration reloaded; changed: ")?;
+                for (i, name) in changed.iter().enumerate() {
+                    write!(f, "{}`{name}`", if i == 0 { "" } else { ", " })?;
+                }
+                Ok(())
+            }
+            Event::ConfigReloadFailed(errors) => write!(f, "circuit breaker configuration reload refused: {errors}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::Event;
+
+    #[test]
+    fn reload_events_are_one_line() {
+        let changed = Event::ConfigReloaded(vec!["db".into(), "search".into()]);
+        assert_eq!(changed.to_string(), "circuit breaker configuration reloaded; changed: `db`, `search`");
+        let none = Event::ConfigReloaded(Vec::new());
+        assert_eq!(none.to_string(), "circuit breaker configuration reloaded; no breaker changed");
+        let refused = crate::sources::from_toml_str("[db]\nwait = \"10 sec\"\n", "breakers.toml").unwrap_err();
+        let line = Event::ConfigReloadFailed(refused).to_string();
+        assert!(line.starts_with("circuit breaker configuration reload refused: "), "{line}");
+        assert!(line.contains("db.wait"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+}

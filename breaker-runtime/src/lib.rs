@@ -92,6 +92,8 @@
 //! - [`Registry::health`] returns a [`HealthReport`] for a readiness endpoint.
 
 #![forbid(unsafe_code)]
+// On docs.rs, mark each feature-gated item with the feature that enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod classify;
@@ -115,6 +117,12 @@ pub mod __private {
 }
 mod private;
 
+/// Recipes for the first day: the global registry from a file and the environment, a
+/// Prometheus recorder with histogram buckets, bounded breaker names for untrusted input, and
+/// readable transition logs.
+#[doc = include_str!("recipes.md")]
+pub mod recipes {}
+
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -137,5 +145,6 @@ pub use breaker_core::{
     RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
 };
 
+#[doc = include_str!("circuit_breaker.md")]
 #[doc(inline)]
 pub use breaker_macros::circuit_breaker;

@@ -20,20 +20,69 @@ pub use std::time::Duration;
 /// The facts of one annotated function, in a `static` of the expansion.
 #[derive(Debug)]
 pub struct CallSite {
-    name: &'static str,
+    name: SiteName,
     site: &'static str,
     config: &'static [(&'static str, &'static str)],
+    /// The breaker's name, worked out on first use.
+    resolved_name: OnceLock<Name>,
     /// `config`, parsed on first use.
     builder: OnceLock<ConfigBuilder>,
     global: OnceLock<Breaker>,
     custom: OnceLock<(u64, Breaker)>,
 }
 
+/// Where a call site's breaker name comes from.
+#[derive(Debug)]
+enum SiteName {
+    /// `name = "..."`.
+    Explicit(&'static str),
+    /// No `name`: derived from the function's path (see [`default_name`]).
+    Default {
+        module: &'static str,
+        function: &'static str,
+        /// The `type_name` of an item nested in the function, which spells the `Self` type
+        /// and the trait that a macro on the method cannot see.
+        path: fn() -> &'static str,
+    },
+}
+
 impl CallSite {
     /// `name` is the breaker's name, `site` the function's path, `config` the attribute's
     /// configuration keys and values (already validated by the macro).
     pub const fn new(name: &'static str, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
-        CallSite { name, site, config, builder: OnceLock::new(), global: OnceLock::new(), custom: OnceLock::new() }
+        CallSite::with_name(SiteName::Explicit(name), site, config)
+    }
+
+    /// A site without `name = "..."`: `module` is `module_path!()`, `function` the function's
+    /// name and `path` returns `type_name_of_val` of an item declared in the function.
+    pub const fn unnamed(
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        site: &'static str,
+        config: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        CallSite::with_name(SiteName::Default { module, function, path }, site, config)
+    }
+
+    const fn with_name(name: SiteName, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
+        CallSite {
+            name,
+            site,
+            config,
+            resolved_name: OnceLock::new(),
+            builder: OnceLock::new(),
+            global: OnceLock::new(),
+            custom: OnceLock::new(),
+        }
+    }
+
+    /// The breaker's name.
+    fn name(&self) -> &Name {
+        self.resolved_name.get_or_init(|| match self.name {
+            SiteName::Explicit(name) => Name::from(name),
+            SiteName::Default { module, function, path } => Name::from(default_name(module, function, path())),
+        })
     }
 
     /// The breaker for this site in the global registry, resolved on the first call.
@@ -68,7 +117,10 @@ impl CallSite {
 
     #[cold]
     fn resolve(&self, registry: &Registry) -> Breaker {
-        let name = Name::from(self.name);
+        let name = self.name().clone();
+        if matches!(self.name, SiteName::Default { .. }) {
+            registry.register_default_name(&name, self.site);
+        }
         if !self.config.is_empty() {
             registry.register_attribute_config(&name, self.builder().clone(), self.site);
         }
@@ -81,12 +133,68 @@ impl CallSite {
             let mut builder = ConfigBuilder::new();
             for (key, value) in self.config {
                 if let Err(e) = builder.set(key, value) {
-                    tracing::error!(breaker = self.name, site = self.site, error = %e, "invalid attribute setting");
+                    tracing::error!(breaker = %self.name(), site = self.site, error = %e, "invalid attribute setting");
                 }
             }
             builder
         })
     }
+}
+
+/// The default breaker name of a function: `module::function` for a free function,
+/// `module::Type::method` in an inherent impl and `module::<Type as Trait>::method` in a trait
+/// impl, where `module` is the module the function is written in and `Type` and `Trait` are
+/// the last segments of their paths, without generic arguments (every instantiation of a
+/// generic impl shares the call site, and so the breaker). `path` is the `type_name` of an
+/// item declared in the function (`crate::m::Users::get::item`); when its shape is not the
+/// expected one, the name is `module::function`.
+fn default_name(module: &str, function: &str, path: &str) -> String {
+    let path = path.replace("::{{closure}}", "");
+    let owner = path
+        .rsplit_once("::")
+        .map(|(within, _item)| within)
+        .and_then(|within| within.strip_suffix(function))
+        .and_then(|owner| owner.strip_suffix("::"));
+    match owner {
+        Some(owner) if owner != module && !owner.is_empty() => format!("{module}::{}::{function}", readable(owner)),
+        _ => format!("{module}::{function}"),
+    }
+}
+
+/// A type or `<Type as Trait>` as `type_name` spells it, without generic arguments and with
+/// each path shortened to its last segment.
+fn readable(owner: &str) -> String {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    // Generic arguments: a `<` right after an identifier, up to its matching `>`.
+    let mut bare = String::with_capacity(owner.len());
+    let mut depth = 0usize;
+    for c in owner.chars() {
+        match c {
+            '<' if depth > 0 || bare.chars().last().is_some_and(is_ident) => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => bare.push(c),
+        }
+    }
+    // Paths: keep what follows the last `::` of each run of identifiers and `::`.
+    let mut out = String::with_capacity(bare.len());
+    let mut run = String::new();
+    for c in bare.chars().chain(std::iter::once(' ')) {
+        if is_ident(c) || c == ':' {
+            run.push(c);
+        } else {
+            out.push_str(run.rsplit("::").next().unwrap_or(&run));
+            run.clear();
+            out.push(c);
+        }
+    }
+    out.pop();
+    out
+}
+
+/// `type_name_of_val`, for the default name of a call site.
+pub fn type_name_of_val<T: ?Sized>(value: &T) -> &'static str {
+    ::core::any::type_name_of_val(value)
 }
 
 /// Borrows a registry from whatever `registry = ...` names: a `Registry`, a reference to one,
@@ -225,7 +333,27 @@ where
 /// The policy of a call site: its timeout and classification.
 #[inline]
 pub fn policy<C>(options: &Options, classify: C) -> Policy<C> {
+    if options.timeout.is_some() {
+        require_tokio("timeout = \"...\"");
+    }
     options.policy(classify)
+}
+
+/// Tokio's timers panic outside a tokio runtime with "there is no reactor running", which
+/// names neither the attribute nor the fix: check first and say both.
+#[inline]
+fn require_tokio(argument: &str) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        outside_tokio(argument);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn outside_tokio(argument: &str) -> ! {
+    panic!(
+        "`#[circuit_breaker({argument})]` needs a tokio runtime for its timer, and this call runs outside one; run it under `#[tokio::main]` or `tokio::runtime::Runtime::block_on` (built with timers enabled)"
+    )
 }
 
 pin_project_lite::pin_project! {
@@ -258,6 +386,7 @@ where
     F: Future<Output = R>,
     C: Classify<R::Ok, R::Err>,
 {
+    require_tokio(if options.timeout.is_some() { "timeout = \"...\", retry(...)" } else { "retry(...)" });
     let policy = options.policy(classify);
     let retry = options.retry.unwrap_or(Retry::new(1, Duration::ZERO));
     breaker
@@ -350,3 +479,192 @@ pub const fn retry(attempts: u32, backoff: Duration) -> Retry {
 pub const FALLBACK_ON_REJECTED: FallbackOn = FallbackOn::Rejected;
 /// `fallback_on = "any"`.
 pub const FALLBACK_ON_ANY: FallbackOn = FallbackOn::Any;
+
+// ---- Fallback shape checks -------------------------------------------------------------
+//
+// The expansion checks the function `fallback = path` names through these traits, on the
+// path token and from the fallback's own type, before the function's arguments are known. A
+// fallback of the wrong shape is then one error there that spells the shape expected, instead
+// of rustc's argument-count or `Future` errors (whose suggestions would edit the attribute
+// into broken code). `do_not_recommend` keeps rustc from reporting the impls' where-clauses
+// in place of the traits.
+
+/// A function `fallback = path` may name for an `async fn`: it takes the function's
+/// arguments `Args` (as a tuple), then a `CallError<E>`, and returns a future of `R`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback must be `async fn(<the function's arguments>, CallError<E>) -> Result<T, E>`, returning what the function returns",
+    label = "expected an `async fn` taking the function's arguments and a `CallError`, returning `{R}`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type), and returns `{R}`",
+    note = "an `async fn`'s fallback is an `async fn`; a plain `fn`'s fallback is a plain `fn`"
+)]
+pub trait AsyncFallback<Args, R, E> {
+    /// The fallback's future.
+    type Future: Future<Output = R>;
+    /// Calls the fallback.
+    fn call_fallback(self, args: Args, error: CallError<E>) -> Self::Future;
+}
+
+/// A function `fallback = path` may name for a plain `fn`: it takes the function's
+/// arguments `Args` (as a tuple), then a `CallError<E>`, and returns `R`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback must be `fn(<the function's arguments>, CallError<E>) -> Result<T, E>`, returning what the function returns",
+    label = "expected a plain `fn` taking the function's arguments and a `CallError`, returning `{R}`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type), and returns `{R}`",
+    note = "a plain `fn`'s fallback is a plain `fn`; an `async fn`'s fallback is an `async fn`"
+)]
+pub trait BlockingFallback<Args, R, E> {
+    /// Calls the fallback.
+    fn call_fallback(self, args: Args, error: CallError<E>) -> R;
+}
+
+macro_rules! fallback_impls {
+    ($($arg:ident $value:ident),*) => {
+        #[diagnostic::do_not_recommend]
+        impl<F, Fut, R, E, $($arg,)*> AsyncFallback<($($arg,)*), R, E> for F
+        where
+            F: FnOnce($($arg,)* CallError<E>) -> Fut,
+            Fut: Future<Output = R>,
+        {
+            type Future = Fut;
+            #[inline]
+            fn call_fallback(self, ($($value,)*): ($($arg,)*), error: CallError<E>) -> Fut {
+                self($($value,)* error)
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<F, R, E, $($arg,)*> BlockingFallback<($($arg,)*), R, E> for F
+        where
+            F: FnOnce($($arg,)* CallError<E>) -> R,
+        {
+            #[inline]
+            fn call_fallback(self, ($($value,)*): ($($arg,)*), error: CallError<E>) -> R {
+                self($($value,)* error)
+            }
+        }
+    };
+}
+
+fallback_impls!();
+fallback_impls!(A1 a1);
+fallback_impls!(A1 a1, A2 a2);
+fallback_impls!(A1 a1, A2 a2, A3 a3);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10, A11 a11);
+fallback_impls!(A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10, A11 a11, A12 a12);
+
+/// Checks the shape of the fallback `fallback = path` names for an `async fn`, from its own
+/// type (`Args` and `E` are inferred from it): an unmet bound is one error on the path, saying
+/// what is expected. Nothing else in the signature involves `F`'s traits, so no obligation is
+/// left to fail again (as an argument-count mismatch) once the arguments are known.
+#[inline]
+pub fn check_fallback<Args, R, E, F, Fut>(fallback: F) -> CheckedFallback<F, Args, E, Fut>
+where
+    F: AsyncFallback<Args, R, E, Future = Fut>,
+{
+    CheckedFallback { fallback, call: F::call_fallback }
+}
+
+/// [`check_fallback`] for a plain `fn`.
+#[inline]
+pub fn check_fallback_blocking<Args, R, E, F>(fallback: F) -> CheckedFallback<F, Args, E, R>
+where
+    F: BlockingFallback<Args, R, E>,
+{
+    CheckedFallback { fallback, call: F::call_fallback }
+}
+
+/// A fallback whose shape was checked, and how to call it.
+#[derive(Debug)]
+pub struct CheckedFallback<F, Args, E, Out> {
+    fallback: F,
+    call: fn(F, Args, CallError<E>) -> Out,
+}
+
+impl<F, Args, E, Out> CheckedFallback<F, Args, E, Out> {
+    /// Calls the fallback with the function's arguments and the error. Their types are
+    /// compared through [`SameParameters`], so a mismatch is a trait error that names both
+    /// lists, not a type mismatch on the path whose suggested conversions would be nonsense.
+    #[inline]
+    pub fn call<A>(self, args: A) -> Out
+    where
+        A: SameParameters<(Args, CallError<E>)>,
+    {
+        let (args, error) = args.into_expected();
+        (self.call)(self.fallback, args, error)
+    }
+}
+
+/// The function's arguments and error, as the fallback takes them.
+#[diagnostic::on_unimplemented(
+    message = "the fallback's parameters do not match the function's arguments: it takes `{Expected}`, the function passes `{Self}`",
+    label = "the fallback must take the function's arguments, with the same types, then the `CallError`",
+    note = "the fallback takes the same arguments as the function (the receiver first), followed by the `CallError<E>` that says why the call failed (`E` is the function's error type)"
+)]
+pub trait SameParameters<Expected> {
+    /// As the fallback's parameters.
+    fn into_expected(self) -> Expected;
+}
+
+impl<T> SameParameters<T> for T {
+    #[inline]
+    fn into_expected(self) -> T {
+        self
+    }
+}
+
+/// Runs an async fallback with its span and metrics. Unlike [`run_fallback`], no bound on
+/// the return type: one that is not a `Result` is reported on the return type alone.
+#[inline]
+pub async fn fallback<R, E, G, GF>(breaker: &Breaker, error: CallError<E>, fallback: G) -> R
+where
+    G: FnOnce(CallError<E>) -> GF,
+    GF: Future<Output = R>,
+{
+    breaker.run_fallback(error, fallback).await
+}
+
+/// Runs a blocking fallback with its span and metrics.
+#[inline]
+pub fn fallback_blocking<R, E, G>(breaker: &Breaker, error: CallError<E>, fallback: G) -> R
+where
+    G: FnOnce(CallError<E>) -> R,
+{
+    breaker.run_fallback_blocking(error, fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_name;
+
+    #[test]
+    fn default_names_spell_the_type_and_trait() {
+        let m = "app::shop";
+        assert_eq!(default_name(m, "free", "app::shop::free::marker"), "app::shop::free");
+        assert_eq!(default_name(m, "get", "app::shop::Users::get::marker"), "app::shop::Users::get");
+        assert_eq!(default_name(m, "get", "app::other::Users::get::marker"), "app::shop::Users::get");
+        assert_eq!(default_name(m, "get", "app::shop::Wrapper<_>::get::marker"), "app::shop::Wrapper::get");
+        assert_eq!(
+            default_name(m, "get", "app::shop::Wrapper<alloc::vec::Vec<u8>>::get::{{closure}}::marker"),
+            "app::shop::Wrapper::get"
+        );
+        assert_eq!(
+            default_name(m, "fetch", "<app::shop::Users as app::shop::Fetch<u8>>::fetch::marker"),
+            "app::shop::<Users as Fetch>::fetch"
+        );
+        assert_eq!(
+            default_name(m, "fetch", "<&alloc::string::String as app::Fetch>::fetch::marker"),
+            "app::shop::<&String as Fetch>::fetch"
+        );
+        assert_eq!(default_name(m, "inner", "app::shop::outer::inner::marker"), "app::shop::outer::inner");
+        // A shape this does not expect: the module and the function.
+        assert_eq!(default_name(m, "get", "something else"), "app::shop::get");
+        assert_eq!(default_name(m, "get", ""), "app::shop::get");
+    }
+}

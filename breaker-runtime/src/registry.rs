@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     clock: ClockSource,
     pub(crate) metrics: bool,
     conflicts: RwLock<Vec<String>>,
+    /// The first call site seen for each default (attribute without `name`) breaker name.
+    default_name_sites: DashMap<Name, &'static str>,
     /// Where [`Registry::reload`] reads from.
     pub(crate) reload_from: ReloadFrom,
     /// The errors and warnings of the last read of the sources.
@@ -245,6 +247,7 @@ impl RegistryBuilder {
                 clock: self.clock,
                 metrics: self.metrics.unwrap_or(true),
                 conflicts: RwLock::new(Vec::new()),
+                default_name_sites: DashMap::new(),
                 reload_from: self.reload_from,
                 problems: RwLock::new(Problems::default()),
                 used_sections: std::sync::Mutex::new(HashSet::new()),
@@ -900,7 +903,8 @@ impl Registry {
         }
     }
 
-    /// Conflicting attribute configurations seen so far, one message each.
+    /// Conflicting attribute configurations, and call sites that share a breaker only because
+    /// they ended up with the same default name, seen so far, one message each.
     pub fn conflicts(&self) -> Vec<String> {
         read(&self.inner.conflicts).clone()
     }
@@ -926,5 +930,26 @@ impl Registry {
     /// The health of every breaker; see [`HealthReport`] for the rule.
     pub fn health(&self) -> HealthReport {
         HealthReport::from_breakers(&self.breakers())
+    }
+}
+
+impl Registry {
+    /// Registers a call site whose attribute has no `name`, so uses the default one. Two
+    /// different sites with one default name share a breaker without having asked to: the
+    /// second is reported (a `warn` log and [`conflicts`](Self::conflicts)). Sites sharing an
+    /// explicit `name` do so on purpose and never come here.
+    pub fn register_default_name(&self, name: &Name, site: &'static str) {
+        let first = *self.inner.default_name_sites.entry(name.clone()).or_insert(site);
+        if first == site {
+            return;
+        }
+        let message = format!(
+            "circuit breaker `{name}`: the attributes at `{first}` and `{site}` both default to this name, so they share one breaker; give them distinct `name = \"...\"` arguments, or the same one if sharing is intended"
+        );
+        tracing::warn!(breaker = %name, first_site = first, site, "{message}");
+        let mut conflicts = write(&self.inner.conflicts);
+        if !conflicts.contains(&message) {
+            conflicts.push(message);
+        }
     }
 }

@@ -262,6 +262,7 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
     }
 
     // The timeline: phase changes and breaker transitions as they happen.
+    let mut config_shown = false;
     let mut phase = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_progress = Instant::now();
@@ -277,6 +278,13 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
                 }
                 continue;
             }
+        }
+        // The breaker exists, with the attribute's settings registered, after its first call.
+        if !config_shown && registry.get("content-service").is_some() {
+            config_shown = true;
+            let config = registry.effective_config("content-service").map_err(std::io::Error::other)?;
+            clear_progress(out, options.progress)?;
+            writeln!(out, "`content-service` runs with: {}", describe(&config))?;
         }
         let now = plan.at(started.elapsed());
         if options.url.is_none() && phase != Some(now) {
@@ -320,6 +328,38 @@ fn clear_progress(out: &mut (dyn Write + Send), progress: bool) -> std::io::Resu
     Ok(())
 }
 
+/// What a breaker runs with, in words, each setting the attribute left out marked "default".
+/// Every threshold that is set trips the breaker on its own: the attribute's `failure_rate`
+/// does not turn off the default `consecutive_failures`.
+fn describe(config: &Config) -> String {
+    let defaults = Config::default();
+    let mark = |same: bool| if same { " (default)" } else { "" };
+    let mut trips = Vec::new();
+    if let Some(n) = config.consecutive_failures() {
+        trips.push(format!("{n} consecutive failures{}", mark(defaults.consecutive_failures() == Some(n))));
+    }
+    if let Some(rate) = config.failure_rate() {
+        trips.push(format!(
+            "a failure rate {:.0}% over the last {} (once {} are in){}",
+            rate * 100.0,
+            config.window(),
+            config.minimum_calls(),
+            mark(defaults.failure_rate() == Some(rate) && defaults.window() == config.window())
+        ));
+    }
+    if let Some(slow) = config.slow_calls() {
+        trips.push(format!("{:.0}% of calls slower than {:?}", slow.rate_threshold * 100.0, slow.duration));
+    }
+    let trips = if trips.is_empty() { "nothing (no threshold set)".to_owned() } else { trips.join(" or ") };
+    format!(
+        "opens on {trips}; stays open {:?}{}, then lets {} probe(s) through, closing after {} success(es)",
+        config.wait(),
+        mark(defaults.wait() == config.wait()),
+        config.half_open_permits(),
+        config.success_threshold()
+    )
+}
+
 fn render(s: &Summary) -> String {
     let mut t = String::new();
     let _ = writeln!(
@@ -345,7 +385,11 @@ fn render(s: &Summary) -> String {
     }
     let _ = writeln!(
         t,
-        "\nWith the breaker, callers got an answer (fresh or cached) fast while the service was down; without it, {} calls failed and callers waited out the timeout.",
+        "\nfallback = rejected + failed or timed out: the fallback (`fallback_on = \"any\"`, the default) answers the calls the open breaker turned away, and also those that failed or took over 1 s while it was still closed or probing."
+    );
+    let _ = writeln!(
+        t,
+        "With the breaker, callers got an answer (fresh or cached) fast while the service was down; without it, {} calls failed and callers waited out the timeout.",
         s.without_breaker.errors
     );
     t

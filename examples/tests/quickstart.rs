@@ -24,4 +24,12 @@ async fn the_quickstart_shows_opening_fallbacks_and_recovery() {
     assert!(without.errors > 0, "without a breaker callers saw errors");
     assert!(summary.hits.0 < summary.hits.1, "the breaker shielded the service: {:?}", summary.hits);
     assert!(text.contains("with breaker") && text.contains("without breaker") && text.contains("p99"));
+
+    // It says what the breaker runs with, defaults included, before the first transition.
+    let config = text.find("`content-service` runs with:").expect("the effective configuration is printed");
+    assert!(config < text.find("closed → open").unwrap(), "printed at start:\n{text}");
+    assert!(text.contains("5 consecutive failures (default)"), "{text}");
+    assert!(text.contains("failure rate 50% over the last 20 calls (once 10 are in)"), "{text}");
+    // And why `fallback` exceeds `rejected`.
+    assert!(text.contains("fallback = rejected + failed or timed out"), "{text}");
 }

@@ -144,6 +144,32 @@ impl Client {
     }
 }
 
+/// A trait implemented through `#[async_trait]`, whose expansion binds the arguments before
+/// the attribute's statements.
+#[async_trait::async_trait]
+pub trait Fetch {
+    /// Fetches.
+    ///
+    /// # Errors
+    ///
+    /// When open.
+    async fn fetch(&self, key: u32) -> Result<u32, Error>;
+}
+
+#[async_trait::async_trait]
+impl Fetch for Client {
+    #[circuit_breaker(fallback = Self::fetch_fallback)]
+    async fn fetch(&self, key: u32) -> Result<u32, Error> {
+        Ok(key + self.hits)
+    }
+}
+
+impl Client {
+    async fn fetch_fallback(&self, key: u32, _: CallError<Error>) -> Result<u32, Error> {
+        Ok(key)
+    }
+}
+
 fn is_failure(_: &Error) -> bool {
     true
 }

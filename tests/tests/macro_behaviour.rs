@@ -291,11 +291,11 @@ async fn functions_with_the_same_name_share_one_breaker() {
 }
 
 #[tokio::test]
-async fn the_default_name_is_the_module_path_and_function() {
+async fn the_default_name_is_the_module_path_type_and_function() {
     let client = Client::new();
     client.default_name().await.unwrap();
     let names: Vec<String> = client.registry.breakers().iter().map(|b| b.name().to_string()).collect();
-    assert_eq!(names, ["macro_behaviour::default_name"]);
+    assert_eq!(names, ["macro_behaviour::Client::default_name"]);
 }
 
 #[tokio::test]
