@@ -89,7 +89,7 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
             return None;
         }
         (ReturnType::Type(_, ty), Shape::AsyncTrait) => {
-            future_output(ty).unwrap_or_else(|| Type::Infer(syn::TypeInfer { underscore_token: Default::default() }))
+            future_output(ty).unwrap_or_else(|| Type::Infer(syn::TypeInfer { attrs: Vec::new(), underscore_token: Default::default() }))
         }
         (ReturnType::Type(_, ty), _) => (**ty).clone(),
     };
@@ -103,8 +103,16 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
                 name: r.self_token.to_token_stream(),
                 ident: syn::Ident::from(r.self_token),
                 mutable: r.mutability.is_some(),
-                by_ref: is_ref(&r.ty),
-                mut_ref: is_mut_ref(&r.ty),
+                by_ref: match &r.kind {
+                    syn::ReceiverKind::Reference(..) => true,
+                    syn::ReceiverKind::Typed(_, ty) => is_ref(ty),
+                    _ => false,
+                },
+                mut_ref: match &r.kind {
+                    syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
+                    syn::ReceiverKind::Typed(_, ty) => is_mut_ref(ty),
+                    _ => false,
+                },
                 span: r.span(),
                 tokens: r.to_token_stream(),
             },
@@ -227,7 +235,7 @@ fn erase_impl_trait(mut ty: Type) -> Type {
     impl VisitMut for Erase {
         fn visit_type_mut(&mut self, ty: &mut Type) {
             if let Type::ImplTrait(i) = ty {
-                *ty = Type::Infer(syn::TypeInfer { underscore_token: syn::Token![_](i.impl_token.span) });
+                *ty = Type::Infer(syn::TypeInfer { attrs: Vec::new(), underscore_token: syn::Token![_](i.impl_token.span) });
                 return;
             }
             syn::visit_mut::visit_type_mut(self, ty);
