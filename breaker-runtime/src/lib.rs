@@ -121,7 +121,7 @@ pub use classify::{Classifier, Classify, ErrorsAreFailures};
 pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
-pub use health::{BreakerHealth, HealthReport, HealthStatus};
+pub use health::{BreakerHealth, HealthReport, HealthStatus, Readiness};
 pub use queue::{MemoryStore, QueueFull, QueueStore, RetryQueue, Shutdown};
 pub use registry::{init_global, Registry, RegistryBuilder};
 pub use retry::Retry;
