@@ -28,8 +28,8 @@
 //! fresh snapshots; call it before rendering each scrape.
 //!
 //! A breaker created before any recorder was installed is not metered (its handles are the
-//! no-op ones). When that breaker next changes state while a recorder is installed, a warning
-//! names it and says why, once per breaker.
+//! no-op ones). When that breaker next changes state, or [`refresh_rates`] runs, while a
+//! recorder is installed, a warning names it and says why, once per breaker.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -308,7 +308,8 @@ pub fn describe() {
 
 /// Sets the `circuit_breaker_failure_rate` and `circuit_breaker_slow_call_rate` gauges of every
 /// metered breaker in `registry` from a fresh snapshot. Call it before rendering an
-/// exposition (a scrape), so the rates are current without touching the call path.
+/// exposition (a scrape), so the rates are current without touching the call path. A breaker
+/// that is not metered because it was created before the recorder is named in a warning (once).
 ///
 /// ```
 /// let registry = breaker_runtime::Registry::new();
@@ -321,6 +322,8 @@ pub fn refresh_rates(registry: &crate::Registry) {
         if m.live {
             let snapshot = breaker.snapshot();
             m.set_rates(snapshot.failure_rate, snapshot.slow_call_rate);
+        } else {
+            m.warn_unmetered(); // created before the recorder: say so on the first scrape
         }
     }
 }

@@ -141,3 +141,23 @@ fn state_since_is_the_time_of_the_last_transition() {
     assert!(b.state_since() >= created);
     assert!(b.state_since().elapsed().unwrap_or_default() < Duration::from_secs(60));
 }
+
+/// The first scrape (`refresh_rates`) names an unmetered breaker too, without waiting for a
+/// transition.
+#[test]
+fn the_first_scrape_names_a_breaker_created_before_the_recorder() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let registry = Registry::new();
+    registry.breaker("too-early");
+    let recorder = PrometheusBuilder::new().build_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        breaker_runtime::metrics::refresh_rates(&registry);
+        breaker_runtime::metrics::refresh_rates(&registry);
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(logs.lines().filter(|l| l.contains("not metered") && l.contains("too-early")).count(), 1, "{logs}");
+}
