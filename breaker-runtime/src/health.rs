@@ -71,8 +71,10 @@ pub enum Readiness {
     /// Not ready while a breaker marked critical is open or forced open, fallback or not.
     CriticalOpen,
     /// Not ready while at least this share (0 to 1) of the breakers without a fallback, and at
-    /// least one, are open or forced open. `OpenShare(0.5)` is the rule of versions before
-    /// 0.2 minus the breakers a fallback answers.
+    /// least one, are open or forced open. `OpenShare(0.5)` is the "half of the breakers" part
+    /// of the [`HealthStatus::Critical`] rule, minus the breakers a fallback answers (and the
+    /// rule `http_status` applied before readiness became configurable). A share above 1
+    /// never fails readiness.
     OpenShare(f64),
     /// Always ready: the report is for reading only.
     AlwaysReady,
