@@ -88,9 +88,8 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
             );
             return None;
         }
-        (ReturnType::Type(_, ty), Shape::AsyncTrait) => {
-            future_output(ty).unwrap_or_else(|| Type::Infer(syn::TypeInfer { attrs: Vec::new(), underscore_token: Default::default() }))
-        }
+        (ReturnType::Type(_, ty), Shape::AsyncTrait) => future_output(ty)
+            .unwrap_or_else(|| Type::Infer(syn::TypeInfer { attrs: Vec::new(), underscore_token: Default::default() })),
         (ReturnType::Type(_, ty), _) => (**ty).clone(),
     };
     let ret = erase_impl_trait(ret);
@@ -235,7 +234,10 @@ fn erase_impl_trait(mut ty: Type) -> Type {
     impl VisitMut for Erase {
         fn visit_type_mut(&mut self, ty: &mut Type) {
             if let Type::ImplTrait(i) = ty {
-                *ty = Type::Infer(syn::TypeInfer { attrs: Vec::new(), underscore_token: syn::Token![_](i.impl_token.span) });
+                *ty = Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
+                    underscore_token: syn::Token![_](i.impl_token.span),
+                });
                 return;
             }
             syn::visit_mut::visit_type_mut(self, ty);

@@ -416,9 +416,20 @@ pub(crate) struct Shared {
     pub(crate) critical: AtomicBool,
     /// Clock reading of the last registry lookup, for idle eviction.
     pub(crate) last_used: std::sync::atomic::AtomicU64,
+    /// A fallback answers this breaker's failed or rejected calls (see [`Breaker::has_fallback`]).
+    pub(crate) fallback: AtomicBool,
 }
 
 impl Shared {
+    /// Notes that a fallback answered a call: a read, and a write only the first time, so the
+    /// cache line stays shared.
+    #[inline]
+    fn mark_fallback(&self) {
+        if !self.fallback.load(Ordering::Relaxed) {
+            self.fallback.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// The call ran to completion with `outcome`.
     #[inline]
     fn finish(&self, permit: Permit<'_>, started: Option<u64>, outcome: Outcome) {
@@ -559,8 +570,16 @@ impl fmt::Debug for Breaker {
 
 impl Breaker {
     pub(crate) fn new(core: CircuitBreaker, metrics: BreakerMetrics, hub: Arc<Hub>) -> Self {
-        let last_used = std::sync::atomic::AtomicU64::new(0);
-        Breaker { shared: Arc::new(Shared { core, metrics, hub, critical: AtomicBool::new(false), last_used }) }
+        Breaker {
+            shared: Arc::new(Shared {
+                core,
+                metrics,
+                hub,
+                critical: AtomicBool::new(false),
+                fallback: AtomicBool::new(false),
+                last_used: std::sync::atomic::AtomicU64::new(0),
+            }),
+        }
     }
 
     /// The breaker's name.
@@ -592,6 +611,33 @@ impl Breaker {
     /// True when marked critical.
     pub fn is_critical(&self) -> bool {
         self.shared.critical.load(Ordering::Relaxed)
+    }
+
+    /// Declares that a fallback answers this breaker's calls when it rejects or they fail, so
+    /// the default [`Readiness`](crate::Readiness) rule does not fail readiness while it is
+    /// open. Running a fallback through this breaker (the attribute's `fallback = ...`,
+    /// [`call_or_else`](Self::call_or_else), [`run_fallback`](Self::run_fallback)) sets it too.
+    ///
+    /// ```
+    /// let registry = breaker_runtime::Registry::new();
+    /// let search = registry.breaker("search");
+    /// assert!(!search.has_fallback());
+    /// search.set_has_fallback(true);
+    /// assert!(search.has_fallback());
+    /// ```
+    pub fn set_has_fallback(&self, has_fallback: bool) {
+        self.shared.fallback.store(has_fallback, Ordering::Relaxed);
+    }
+
+    /// True when a fallback answers this breaker's calls: declared with
+    /// [`set_has_fallback`](Self::set_has_fallback) or seen running.
+    pub fn has_fallback(&self) -> bool {
+        self.shared.fallback.load(Ordering::Relaxed)
+    }
+
+    /// When the breaker entered its current state (wall clock), or was created.
+    pub fn state_since(&self) -> std::time::SystemTime {
+        self.shared.metrics.state_since()
     }
 
     /// Rejects every call until [`reset`](Self::reset).
@@ -714,6 +760,7 @@ impl Breaker {
         G: FnOnce(CallError<E>) -> GF,
         GF: Future<Output = T>,
     {
+        self.shared.mark_fallback();
         let (kind, metrics) = (error.kind(), &self.shared.metrics);
         let started = metrics.start();
         let out = fallback(error).instrument(self.shared.fallback_span(kind)).await;
@@ -727,6 +774,7 @@ impl Breaker {
     where
         G: FnOnce(CallError<E>) -> T,
     {
+        self.shared.mark_fallback();
         let (kind, metrics) = (error.kind(), &self.shared.metrics);
         let started = metrics.start();
         let out = self.shared.fallback_span(kind).in_scope(|| fallback(error));

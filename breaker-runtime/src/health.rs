@@ -30,6 +30,74 @@ pub struct BreakerHealth {
     pub retry_after_seconds: Option<f64>,
     /// Marked critical with [`Breaker::set_critical`].
     pub critical: bool,
+    /// A fallback answers its calls ([`Breaker::has_fallback`]).
+    pub has_fallback: bool,
+}
+
+/// The rule that decides readiness (HTTP 200 or 503) from a [`HealthReport`].
+///
+/// **Reporting is not readiness.** [`HealthReport::status`] *reports* what the breakers are
+/// doing (healthy, degraded, critical) for dashboards and people. Readiness answers another
+/// question: should the load balancer stop sending this instance traffic? An open breaker
+/// whose calls a fallback answers still serves its callers, and restarting or draining the
+/// instance would not close a breaker that protects it from a *downstream* outage. So the
+/// default rule only fails readiness for a breaker marked critical that is open with nothing
+/// answering in its place.
+///
+/// # Example
+///
+/// ```
+/// use breaker_runtime::{Readiness, Registry};
+///
+/// let registry = Registry::new();
+/// let search = registry.breaker("search");
+/// search.set_critical(true);
+/// search.set_has_fallback(true);
+/// registry.breaker("ads").force_open(); // not critical
+/// search.force_open();
+/// let report = registry.health();
+/// assert!(report.is_ready(Readiness::default()), "the fallback answers; ads is not critical");
+/// assert!(!report.is_ready(Readiness::CriticalOpen), "stricter: any critical breaker open");
+/// assert!(!report.is_ready(Readiness::OpenShare(0.5)), "every breaker is open");
+/// assert!(report.is_ready(Readiness::AlwaysReady));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Readiness {
+    /// The default: not ready while a breaker marked critical
+    /// ([`Breaker::set_critical`]) is open or forced open and has no fallback
+    /// ([`Breaker::has_fallback`]).
+    #[default]
+    CriticalWithoutFallback,
+    /// Not ready while a breaker marked critical is open or forced open, fallback or not.
+    CriticalOpen,
+    /// Not ready while at least this share (0 to 1) of the breakers without a fallback, and at
+    /// least one, are open or forced open. `OpenShare(0.5)` is the "half of the breakers" part
+    /// of the [`HealthStatus::Critical`] rule, minus the breakers a fallback answers (and the
+    /// rule `http_status` applied before readiness became configurable). A share above 1
+    /// never fails readiness.
+    OpenShare(f64),
+    /// Always ready: the report is for reading only.
+    AlwaysReady,
+}
+
+impl Readiness {
+    /// True when the breakers in `breakers` allow the instance to be ready under this rule.
+    pub fn is_ready(self, breakers: &[BreakerHealth]) -> bool {
+        match self {
+            Readiness::CriticalWithoutFallback => {
+                !breakers.iter().any(|b| b.critical && !b.has_fallback && b.state.is_open())
+            }
+            Readiness::CriticalOpen => !breakers.iter().any(|b| b.critical && b.state.is_open()),
+            Readiness::OpenShare(share) => {
+                let bare: Vec<&BreakerHealth> = breakers.iter().filter(|b| !b.has_fallback).collect();
+                let open = bare.iter().filter(|b| b.state.is_open()).count();
+                #[allow(clippy::cast_precision_loss)] // counts of breakers
+                let over = open > 0 && open as f64 >= share * bare.len() as f64;
+                !over
+            }
+            Readiness::AlwaysReady => true,
+        }
+    }
 }
 
 /// The health of a registry's breakers.
@@ -37,7 +105,9 @@ pub struct BreakerHealth {
 /// The rule: **critical** when a breaker marked critical is open or forced open, or when at
 /// least half of the breakers (and at least one) are open or forced open; otherwise
 /// **degraded** when any breaker is open, half-open or forced open; otherwise **healthy**.
-/// Serve it as JSON with status 503 when critical ([`http_status`](Self::http_status)).
+/// The status is for reading; readiness is a separate, configurable rule ([`Readiness`]):
+/// [`ready`](Self::ready) holds the default rule's verdict, and
+/// [`http_status`](Self::http_status) answers 503 only when it says not ready.
 ///
 /// # Example
 ///
@@ -49,18 +119,22 @@ pub struct BreakerHealth {
 /// registry.breaker("payments").set_critical(true);
 /// assert_eq!(registry.health().status, HealthStatus::Healthy);
 /// registry.force_open("search");
-/// assert_eq!(registry.health().status, HealthStatus::Critical, "half of the breakers are open");
+/// let report = registry.health();
+/// assert_eq!(report.status, HealthStatus::Critical, "half of the breakers are open");
+/// assert_eq!(report.http_status(), 200, "but search is not critical: still ready");
 /// registry.reset("search");
 /// registry.force_open("payments");
 /// let report = registry.health();
 /// assert_eq!(report.status, HealthStatus::Critical);
-/// assert_eq!(report.http_status(), 503);
+/// assert_eq!(report.http_status(), 503, "payments is critical and has no fallback");
 /// assert!(report.to_json().contains("\"state\":\"forced_open\""));
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
     /// The overall status.
     pub status: HealthStatus,
+    /// The verdict of the default [`Readiness`] rule.
+    pub ready: bool,
     /// Each breaker, in name order.
     pub breakers: Vec<BreakerHealth>,
 }
@@ -77,6 +151,7 @@ impl HealthReport {
                     failure_rate: s.failure_rate,
                     retry_after_seconds: s.retry_after.map(|d| d.as_secs_f64()),
                     critical: b.is_critical(),
+                    has_fallback: b.has_fallback(),
                 }
             })
             .collect();
@@ -89,15 +164,28 @@ impl HealthReport {
             } else {
                 HealthStatus::Healthy
             };
-        HealthReport { status, breakers }
+        let ready = Readiness::default().is_ready(&breakers);
+        HealthReport { status, ready, breakers }
     }
 
-    /// 503 when critical, 200 otherwise.
+    /// True when ready under `rule`.
+    pub fn is_ready(&self, rule: Readiness) -> bool {
+        rule.is_ready(&self.breakers)
+    }
+
+    /// The report judged by `rule`: [`ready`](Self::ready) set to its verdict.
+    #[must_use]
+    pub fn with_readiness(mut self, rule: Readiness) -> Self {
+        self.ready = self.is_ready(rule);
+        self
+    }
+
+    /// 503 when not [`ready`](Self::ready), 200 otherwise.
     pub fn http_status(&self) -> u16 {
-        if self.status == HealthStatus::Critical {
-            503
-        } else {
+        if self.ready {
             200
+        } else {
+            503
         }
     }
 

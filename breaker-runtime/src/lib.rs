@@ -131,7 +131,7 @@ pub use classify::{Classifier, Classify, ErrorsAreFailures};
 pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
-pub use health::{BreakerHealth, HealthReport, HealthStatus};
+pub use health::{BreakerHealth, HealthReport, HealthStatus, Readiness};
 pub use queue::{HandedBack, MemoryStore, QueueFull, QueueSettings, QueueStore, RetryQueue, Shutdown};
 pub use registry::{
     init_global, init_global_from_env, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN,

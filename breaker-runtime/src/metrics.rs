@@ -18,16 +18,32 @@
 //! | `circuit_breaker_retry_attempts_total` | counter | | retries after a failed attempt |
 //! | `circuit_breaker_queue_depth` | gauge | | deferred work waiting in a [`RetryQueue`](crate::RetryQueue) |
 //! | `circuit_breaker_queue_dropped_total` | counter | | work refused because the queue was full |
+//! | `circuit_breaker_failure_rate` | gauge | | failed share of the calls in the window (0 to 1), set by [`refresh_rates`] |
+//! | `circuit_breaker_slow_call_rate` | gauge | | slow share of the calls in the window (0 to 1), set by [`refresh_rates`] |
+//! | `circuit_breaker_state_since_seconds` | gauge | | unix time (seconds) of the last transition, or of creation |
+//! | `circuit_breaker_open_duration_seconds` | histogram | `state` = open, forced_open | how long each open period lasted, recorded when it ends |
 //! | `circuit_breaker_config_reloads_total` | counter | `result` = success, failure (no `breaker` label) | [reloads](crate::Registry::reload) of a registry's configuration |
 //! | `circuit_breaker_registry_overflow_total` | counter | (no `breaker` label) | lookups of a new name refused because the registry was full; served by the shared overflow breaker |
+//!
+//! Call [`describe`] once after installing the recorder so the exposition carries `# HELP`
+//! lines. The rate gauges are not touched on the call path: [`refresh_rates`] sets them from
+//! fresh snapshots; call it before rendering each scrape.
+//!
+//! A breaker created before any recorder was installed is not metered (its handles are the
+//! no-op ones). When that breaker next changes state, or [`refresh_rates`] runs, while a
+//! recorder is installed, a warning names it and says why, once per breaker.
 //!
 //! A registry built with [`metrics(false)`](crate::RegistryBuilder::metrics) registers and
 //! records none of these.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_core::{Name, Outcome, Reason, State};
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Gauge, Histogram, Unit,
+};
 
 /// `circuit_breaker_state`
 pub const STATE: &str = "circuit_breaker_state";
@@ -55,6 +71,15 @@ pub const QUEUE_DROPPED: &str = "circuit_breaker_queue_dropped_total";
 pub const REGISTRY_OVERFLOW: &str = "circuit_breaker_registry_overflow_total";
 /// `circuit_breaker_config_reloads_total`
 pub const CONFIG_RELOADS: &str = "circuit_breaker_config_reloads_total";
+
+/// `circuit_breaker_failure_rate`
+pub const FAILURE_RATE: &str = "circuit_breaker_failure_rate";
+/// `circuit_breaker_slow_call_rate`
+pub const SLOW_CALL_RATE: &str = "circuit_breaker_slow_call_rate";
+/// `circuit_breaker_state_since_seconds`
+pub const STATE_SINCE: &str = "circuit_breaker_state_since_seconds";
+/// `circuit_breaker_open_duration_seconds`
+pub const OPEN_DURATION: &str = "circuit_breaker_open_duration_seconds";
 
 /// The label every metric carries.
 pub const LABEL_BREAKER: &str = "breaker";
@@ -85,6 +110,8 @@ pub(crate) struct BreakerMetrics {
     probe_ignored: Counter,
     probe_cancelled: Counter,
     retries: Counter,
+    /// When the state last changed, and since when it has been open: for alerting metrics.
+    alerting: Arc<Alerting>,
 }
 
 impl std::fmt::Debug for BreakerMetrics {
@@ -146,7 +173,9 @@ impl BreakerMetrics {
             probe_ignored: probe("ignored"),
             probe_cancelled: probe("cancelled"),
             retries: counter!(RETRY_ATTEMPTS, LABEL_BREAKER => n.clone()),
+            alerting: Arc::new(Alerting::new()),
         };
+        m.alerting_created();
         m.state.set(f64::from(State::Closed.code()));
         m
     }
@@ -174,6 +203,7 @@ impl BreakerMetrics {
             probe_ignored: Counter::noop(),
             probe_cancelled: Counter::noop(),
             retries: Counter::noop(),
+            alerting: Arc::new(Alerting::new()),
         }
     }
 
@@ -281,15 +311,161 @@ impl BreakerMetrics {
 
     /// Transitions are rare: their labelled counters are looked up when they happen.
     pub(crate) fn transition(&self, from: State, to: State, reason: &Reason) {
+        let open_for = self.alerting.transition(to);
         if !self.live {
+            self.warn_unmetered();
             return; // as every other metric of this breaker: nothing was recording at creation
         }
+        self.alerting_transition(from, open_for);
         self.state.set(f64::from(to.code()));
         let n = self.name.to_string();
         counter!(STATE_TRANSITIONS, LABEL_BREAKER => n.clone(), "from" => from.as_str(), "to" => to.as_str())
             .increment(1);
         if to == State::Open {
             counter!(OPENED, LABEL_BREAKER => n, "reason" => reason.as_str()).increment(1);
+        }
+    }
+}
+
+/// Registers help text and units for every metric with the installed recorder, so the
+/// Prometheus exposition has `# HELP` lines. Call it once, after installing the recorder.
+///
+/// ```
+/// breaker_runtime::metrics::describe(); // without a recorder: does nothing
+/// ```
+pub fn describe() {
+    describe_gauge!(STATE, "Breaker state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled, 5 metrics-only.");
+    describe_counter!(STATE_TRANSITIONS, "State changes, by from and to state.");
+    describe_counter!(CALLS, "Calls by outcome: success, failure, ignored, rejected, timeout.");
+    describe_counter!(OPENED, "Openings by trigger.");
+    describe_histogram!(CALL_DURATION, Unit::Seconds, "Duration of admitted calls.");
+    describe_counter!(FALLBACKS, "Fallbacks served, by reason: rejected, timeout, failure.");
+    describe_histogram!(FALLBACK_DURATION, Unit::Seconds, "Duration of fallbacks.");
+    describe_counter!(PROBE_ATTEMPTS, "Half-open probes by result.");
+    describe_counter!(RETRY_ATTEMPTS, "Retries after a failed attempt.");
+    describe_gauge!(QUEUE_DEPTH, "Deferred work waiting in a retry queue.");
+    describe_counter!(QUEUE_DROPPED, "Work refused because the retry queue was full.");
+    describe_counter!(
+        REGISTRY_OVERFLOW,
+        "Lookups of a new breaker name refused because the registry was full (served by the overflow breaker)."
+    );
+    describe_counter!(CONFIG_RELOADS, "Reloads of a registry's configuration, by result.");
+    describe_gauge!(FAILURE_RATE, "Failed share of the calls in the breaker's window (0 to 1).");
+    describe_gauge!(SLOW_CALL_RATE, "Slow share of the calls in the breaker's window (0 to 1).");
+    describe_gauge!(STATE_SINCE, Unit::Seconds, "Unix time of the breaker's last state change (or creation).");
+    describe_histogram!(OPEN_DURATION, Unit::Seconds, "How long each open period lasted, recorded when it ends.");
+}
+
+/// Sets the `circuit_breaker_failure_rate` and `circuit_breaker_slow_call_rate` gauges of every
+/// metered breaker in `registry` from a fresh snapshot. Call it before rendering an
+/// exposition (a scrape), so the rates are current without touching the call path. A breaker
+/// that is not metered because it was created before the recorder is named in a warning (once).
+///
+/// ```
+/// let registry = breaker_runtime::Registry::new();
+/// registry.breaker("search");
+/// breaker_runtime::metrics::refresh_rates(&registry);
+/// ```
+pub fn refresh_rates(registry: &crate::Registry) {
+    for breaker in registry.breakers() {
+        let m = &breaker.shared.metrics;
+        if m.live {
+            let snapshot = breaker.snapshot();
+            m.set_rates(snapshot.failure_rate, snapshot.slow_call_rate);
+        } else {
+            m.warn_unmetered(); // created before the recorder: say so on the first scrape
+        }
+    }
+}
+
+/// Since when a breaker is in its state, and (while open) since when it has been open.
+#[derive(Debug)]
+struct Alerting {
+    /// Unix time in nanoseconds of the last transition, or of creation.
+    since: AtomicU64,
+    /// Unix time in nanoseconds of entering open or forced-open; 0 when not open.
+    opened: AtomicU64,
+    /// The open state's code while open (its label on the open-period histogram).
+    open_state: AtomicU64,
+    /// The "created before the recorder" warning was given.
+    warned: AtomicBool,
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Alerting {
+    fn new() -> Self {
+        Alerting {
+            since: AtomicU64::new(unix_nanos()),
+            opened: AtomicU64::new(0),
+            open_state: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a transition into `to`; when it ends an open (or forced-open) period, returns
+    /// which one and how long it lasted.
+    fn transition(&self, to: State) -> Option<(State, Duration)> {
+        let now = unix_nanos();
+        self.since.store(now, Ordering::Relaxed);
+        let (opened, state) = if to.is_open() { (now, u64::from(to.code())) } else { (0, 0) };
+        let was_opened = self.opened.swap(opened, Ordering::Relaxed);
+        let was_state = self.open_state.swap(state, Ordering::Relaxed);
+        (was_opened != 0).then(|| {
+            let state = if was_state == u64::from(State::ForcedOpen.code()) { State::ForcedOpen } else { State::Open };
+            (state, Duration::from_nanos(now.saturating_sub(was_opened)))
+        })
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // unix seconds with nanoseconds: the f64 keeps microseconds
+fn unix_seconds(nanos: u64) -> f64 {
+    nanos as f64 * 1e-9
+}
+
+impl BreakerMetrics {
+    /// When the state last changed, or the breaker was created.
+    pub(crate) fn state_since(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.alerting.since.load(Ordering::Relaxed))
+    }
+
+    /// At creation: the state-since gauge and zero rates.
+    fn alerting_created(&self) {
+        if self.live {
+            let n = self.name.to_string();
+            gauge!(STATE_SINCE, LABEL_BREAKER => n).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+            self.set_rates(0.0, 0.0);
+        }
+    }
+
+    /// On a transition: the state-since gauge and the open-period histogram.
+    fn alerting_transition(&self, _from: State, open_for: Option<(State, Duration)>) {
+        let n = self.name.to_string();
+        gauge!(STATE_SINCE, LABEL_BREAKER => n.clone()).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+        if let Some((state, lasted)) = open_for {
+            histogram!(OPEN_DURATION, LABEL_BREAKER => n, "state" => state.as_str()).record(lasted.as_secs_f64());
+        }
+    }
+
+    /// Sets the rate gauges.
+    fn set_rates(&self, failure_rate: f64, slow_call_rate: f64) {
+        let n = self.name.to_string();
+        gauge!(FAILURE_RATE, LABEL_BREAKER => n.clone()).set(failure_rate);
+        gauge!(SLOW_CALL_RATE, LABEL_BREAKER => n).set(slow_call_rate);
+    }
+
+    /// A breaker created without a recorder changed state while one is installed: say once
+    /// why it is not metered.
+    #[cold]
+    fn warn_unmetered(&self) {
+        if self.enabled && recorder_installed() && !self.alerting.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                breaker = %self.name,
+                "circuit breaker is not metered: it was created before a metrics recorder was installed; \
+                 install the recorder before creating breakers (before the first call of an annotated function)"
+            );
         }
     }
 }

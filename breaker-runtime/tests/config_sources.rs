@@ -550,7 +550,12 @@ fn health_is_healthy_degraded_or_critical() {
 
     registry.force_open("a");
     let report = registry.health();
-    assert_eq!((report.status, report.http_status()), (HealthStatus::Critical, 503), "two of three open");
+    assert_eq!(
+        (report.status, report.http_status()),
+        (HealthStatus::Critical, 200),
+        "two of three open, none critical"
+    );
+    assert!(!report.is_ready(breaker_runtime::Readiness::OpenShare(0.5)), "the share rule fails readiness");
 
     registry.reset("a");
     clock.advance(Duration::from_secs(6));
@@ -564,7 +569,7 @@ fn health_is_healthy_degraded_or_critical() {
     assert_eq!(report.status, HealthStatus::Critical, "a critical breaker is open");
     assert!(
         report.to_json().contains(
-            r#""name":"a","state":"forced_open","failure_rate":0.0,"retry_after_seconds":null,"critical":true"#
+            r#""name":"a","state":"forced_open","failure_rate":0.0,"retry_after_seconds":null,"critical":true,"has_fallback":false"#
         ),
         "{}",
         report.to_json()

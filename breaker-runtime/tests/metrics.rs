@@ -526,6 +526,10 @@ fn every_metric_carries_the_breaker_label_and_every_documented_name_is_emitted()
         names::FALLBACK_DURATION,
         names::PROBE_ATTEMPTS,
         names::RETRY_ATTEMPTS,
+        names::FAILURE_RATE,
+        names::SLOW_CALL_RATE,
+        names::STATE_SINCE,
+        names::OPEN_DURATION,
     ];
     documented.sort_unstable();
     assert_eq!(seen, documented);

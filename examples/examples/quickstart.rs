@@ -6,8 +6,10 @@
 //! a breaker. The terminal shows the breaker's state transitions as they happen, then a
 //! summary of both runs side by side.
 //!
-//! While it runs, Prometheus metrics are served on `/metrics` and the health report on
-//! `/health/circuit-breakers` (printed at start).
+//! While it runs, Prometheus metrics are served on `/metrics`, and the `breaker-admin`
+//! surface beside them: the health report on `/health/circuit-breakers` and a live dashboard
+//! on `/circuit-breakers/dashboard` (URLs printed at start). With `BREAKER_ADMIN_TOKEN` set,
+//! `POST /circuit-breakers/{name}/state` takes manual control.
 //!
 //! ```text
 //! cargo run -p breaker-examples --example quickstart
@@ -23,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
+use breaker_admin::AdminOptions;
 use breaker_examples::flaky::{self, Behaviour, Post, Schedule};
 use breaker_examples::stats::{ms, Latencies};
 use breaker_examples::{lock, timeline};
@@ -395,15 +398,20 @@ fn render(s: &Summary) -> String {
     t
 }
 
+/// Histogram buckets (seconds) for call, fallback and open-period durations, so the exporter
+/// renders histograms rather than summaries.
+const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
 async fn serve_observability(recorder: metrics_exporter_prometheus::PrometheusHandle) -> std::io::Result<String> {
-    let app = axum::Router::new().route("/metrics", get(move || std::future::ready(recorder.render()))).route(
-        "/health/circuit-breakers",
-        get(|| async {
-            let report = Registry::global().health();
-            let status = axum::http::StatusCode::from_u16(report.http_status()).unwrap_or(axum::http::StatusCode::OK);
-            (status, [(axum::http::header::CONTENT_TYPE, "application/json")], report.to_json())
-        }),
-    );
+    let metrics = get(move || {
+        breaker_runtime::metrics::refresh_rates(Registry::global()); // the rate gauges, fresh per scrape
+        std::future::ready(recorder.render())
+    });
+    // The admin surface: health, JSON list, event stream, dashboard; manual control when
+    // BREAKER_ADMIN_TOKEN is set.
+    let admin = AdminOptions::new().admin_token(std::env::var("BREAKER_ADMIN_TOKEN").unwrap_or_default());
+    let app =
+        axum::Router::new().route("/metrics", metrics).merge(breaker_admin::router(Registry::global().clone(), admin));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -422,15 +430,20 @@ async fn main() {
         }
     };
     // Install the recorder before the first call so the breaker's metric handles bind to it.
-    let recorder = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+    let builder = metrics_exporter_prometheus::PrometheusBuilder::new().set_buckets(BUCKETS);
+    let recorder = match builder.and_then(metrics_exporter_prometheus::PrometheusBuilder::install_recorder) {
         Ok(handle) => handle,
         Err(e) => {
             eprintln!("cannot install the metrics recorder: {e}");
             std::process::exit(1);
         }
     };
+    breaker_runtime::metrics::describe();
     match serve_observability(recorder).await {
-        Ok(base) => println!("metrics: {base}/metrics   health: {base}/health/circuit-breakers"),
+        Ok(base) => {
+            println!("metrics: {base}/metrics   health: {base}/health/circuit-breakers");
+            println!("dashboard: {base}/circuit-breakers/dashboard   (watch it live with --duration 60)");
+        }
         Err(e) => eprintln!("not serving metrics: {e}"),
     }
     let mut stdout = std::io::stdout();
