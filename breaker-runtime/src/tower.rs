@@ -473,3 +473,97 @@ impl<B, E> Classify<http::Response<B>, E> for GrpcClassifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tower::{service_fn, Layer, Service, ServiceExt};
+
+    use super::CircuitBreakerLayer;
+    use crate::testing::ManualClock;
+    use crate::{metrics as names, Config, Outcome, Registry, State};
+
+    type Snapshot = Vec<(metrics_util::CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)>;
+
+    /// The value of the metric `name` whose labels are exactly `labels`.
+    fn value<'a>(snapshot: &'a Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<&'a DebugValue> {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let mut got: Vec<(String, String)> =
+                key.key().labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+            got.sort();
+            let mut want: Vec<(String, String)> =
+                labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            want.sort();
+            (key.key().name() == name && got == want).then_some(value)
+        })
+    }
+
+    fn poll_now<F: Future>(fut: F) -> Poll<F::Output> {
+        std::pin::pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Through the layer, every admitted call is counted by its outcome and timed, a probe is
+    /// counted by its result, and a rejection is counted but not timed: as through `call`.
+    #[test]
+    fn layer_calls_are_counted_by_outcome_and_timed() {
+        let recorder = DebuggingRecorder::new();
+        let clock = ManualClock::new();
+        let registry = metrics::with_local_recorder(&recorder, || {
+            let registry = Registry::builder().clock(clock.clone()).build().unwrap();
+            let config = Config::builder()
+                .consecutive_failures(1)
+                .wait(Duration::from_secs(10))
+                .half_open_permits(1)
+                .success_threshold(1);
+            registry.configure("api", config).unwrap();
+            registry.breaker("api"); // created while the recorder is installed: metered
+            registry
+        });
+        // 0 succeeds, 1 is ignored, anything else fails.
+        let layer = CircuitBreakerLayer::new(registry.breaker("api")).classify(|r: &Result<u32, u32>| match r {
+            Ok(_) => Outcome::Success,
+            Err(1) => Outcome::Ignored,
+            Err(_) => Outcome::Failure,
+        });
+        let mut svc = layer.layer(service_fn(|n: u32| async move {
+            if n == 0 {
+                Ok(n)
+            } else {
+                Err(n)
+            }
+        }));
+        let mut send = |n: u32| match poll_now(async { svc.ready().await.unwrap().call(n).await }) {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("a ready service_fn completes at once"),
+        };
+        metrics::with_local_recorder(&recorder, || {
+            assert!(send(0).is_ok());
+            assert!(send(1).is_err());
+            assert!(send(2).is_err()); // opens the breaker
+            assert_eq!(registry.breaker("api").state(), State::Open);
+            assert!(matches!(send(0), Err(crate::CallError::Rejected(_))));
+            clock.advance(Duration::from_secs(10));
+            assert!(send(0).is_ok()); // the probe closes it
+            assert_eq!(registry.breaker("api").state(), State::Closed);
+        });
+
+        let snapshot = recorder.snapshotter().snapshot().into_vec(); // drains the histograms: once
+        let counter = |name, labels: &[(&str, &str)]| match value(&snapshot, name, labels) {
+            Some(DebugValue::Counter(n)) => *n,
+            other => panic!("{name} {labels:?}: {other:?}"),
+        };
+        let calls = |outcome| counter(names::CALLS, &[("breaker", "api"), ("outcome", outcome)]);
+        assert_eq!((calls("success"), calls("failure"), calls("ignored"), calls("rejected")), (2, 1, 1, 1));
+        assert_eq!(counter(names::PROBE_ATTEMPTS, &[("breaker", "api"), ("result", "success")]), 1);
+        let Some(DebugValue::Histogram(durations)) = value(&snapshot, names::CALL_DURATION, &[("breaker", "api")])
+        else {
+            panic!("no duration histogram")
+        };
+        assert_eq!(durations.len(), 4, "every admitted call is timed, the rejected one is not: {durations:?}");
+        assert!(durations.iter().all(|d| d.into_inner() >= 0.0 && d.is_finite()), "{durations:?}");
+    }
+}
