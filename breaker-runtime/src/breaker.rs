@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::classify::{Classify, ErrorsAreFailures};
 use crate::error::{CallError, TimedOut};
 use crate::events::{Event, Hub};
-use crate::metrics::BreakerMetrics;
+use crate::metrics::{BreakerMetrics, Started};
 use crate::retry::Retry;
 
 /// Per-call options: a timeout, a fallback's timeout and how results are classified.
@@ -175,7 +175,7 @@ enum Phase<'a> {
 struct Running<'a> {
     permit: Permit<'a>,
     /// Raw clock reading at admission, when metrics time calls.
-    started: Option<u64>,
+    started: Started,
     /// What only some calls need; `None` on the common path.
     extras: Option<Extras>,
 }
@@ -344,7 +344,7 @@ where
 struct CountOnUnwind<'a> {
     shared: &'a Shared,
     probe: bool,
-    started: Option<u64>,
+    started: Started,
 }
 
 impl Drop for CountOnUnwind<'_> {
@@ -432,7 +432,7 @@ impl Shared {
 
     /// The call ran to completion with `outcome`.
     #[inline]
-    fn finish(&self, permit: Permit<'_>, started: Option<u64>, outcome: Outcome) {
+    fn finish(&self, permit: Permit<'_>, started: Started, outcome: Outcome) {
         let probe = permit.is_probe();
         permit.record(outcome);
         self.metrics.call(probe, outcome, started);
@@ -440,7 +440,7 @@ impl Shared {
 
     /// [`finish`](Self::finish) for a permit held apart from its breaker (the tower layer's).
     #[inline]
-    pub(crate) fn finish_detached(&self, permit: DetachedPermit, started: Option<u64>, outcome: Outcome) {
+    pub(crate) fn finish_detached(&self, permit: DetachedPermit, started: Started, outcome: Outcome) {
         let probe = permit.is_probe();
         self.core.finish_detached(permit, Some(outcome));
         self.metrics.call(probe, outcome, started);
@@ -449,7 +449,7 @@ impl Shared {
     /// [`abandoned`](Self::abandoned) for a permit held apart from its breaker.
     #[cold]
     #[inline(never)]
-    pub(crate) fn abandoned_detached(&self, permit: DetachedPermit, started: Option<u64>, panicked: bool) {
+    pub(crate) fn abandoned_detached(&self, permit: DetachedPermit, started: Started, panicked: bool) {
         let probe = permit.is_probe();
         self.core.finish_detached(permit, panicked.then_some(Outcome::Failure));
         self.count_abandoned(probe, started, panicked);
@@ -458,7 +458,7 @@ impl Shared {
     /// Counts a call that ended without an outcome: a failure if it panicked, otherwise a
     /// cancellation (only a cancelled probe is counted).
     #[cold]
-    pub(crate) fn count_abandoned(&self, probe: bool, started: Option<u64>, panicked: bool) {
+    pub(crate) fn count_abandoned(&self, probe: bool, started: Started, panicked: bool) {
         if panicked {
             self.metrics.call(probe, Outcome::Failure, started);
         } else if probe {
@@ -468,7 +468,7 @@ impl Shared {
 
     /// The call exceeded its timeout: a failure, counted as `timeout`.
     #[cold]
-    fn timed_out(&self, permit: Permit<'_>, started: Option<u64>) {
+    fn timed_out(&self, permit: Permit<'_>, started: Started) {
         let probe = permit.is_probe();
         permit.failure();
         self.metrics.measure(started);
@@ -481,7 +481,7 @@ impl Shared {
     /// The call ended without an outcome: it panicked (a failure) or was dropped mid-call
     /// (cancelled: its slot is freed and nothing is recorded).
     #[cold]
-    fn abandoned(&self, permit: Permit<'_>, started: Option<u64>, panicked: bool) {
+    fn abandoned(&self, permit: Permit<'_>, started: Started, panicked: bool) {
         let probe = permit.is_probe();
         if panicked {
             permit.failure();
@@ -527,7 +527,7 @@ fn log_fallback_served(breaker: &breaker_core::Name, reason: &'static str, sourc
 struct BlockingCall<'a> {
     shared: &'a Shared,
     permit: Option<Permit<'a>>,
-    started: Option<u64>,
+    started: Started,
 }
 
 impl Drop for BlockingCall<'_> {

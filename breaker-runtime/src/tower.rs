@@ -39,6 +39,7 @@ use tower_service::Service;
 use crate::breaker::Breaker;
 use crate::classify::{Classify, ErrorsAreFailures};
 use crate::error::CallError;
+use crate::metrics::Started;
 use crate::registry::Registry;
 
 /// Builds services that share one breaker. Cheap to clone.
@@ -201,7 +202,7 @@ where
 struct FailOnUnwind<'a> {
     breaker: &'a Breaker,
     permit: &'a mut Option<DetachedPermit>,
-    started: Option<u64>,
+    started: Started,
 }
 
 impl Drop for FailOnUnwind<'_> {
@@ -253,7 +254,7 @@ pin_project! {
             permit: Option<DetachedPermit>,
             classify: C,
             breaker: Breaker,
-            started: Option<u64>,
+            started: Started,
         },
     }
 }
