@@ -138,9 +138,36 @@ impl<S, C> CircuitBreakerService<S, C> {
     fn admit(&self) -> Result<DetachedPermit, Rejected> {
         match self.breaker.core().try_acquire_detached_closed() {
             Some(permit) => Ok(permit),
-            None => self.breaker.core().try_acquire_detached(),
+            None => admit_deciding(&self.breaker),
         }
     }
+}
+
+/// Admission in the states that decide (open, half-open, forced open), out of line so that the
+/// healthy path through `poll_ready` and `call` stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn admit_deciding(breaker: &Breaker) -> Result<DetachedPermit, Rejected> {
+    breaker.core().try_acquire_detached()
+}
+
+/// A permit for `poll_ready` to keep, or `None`. Out of line and returned in registers: the
+/// closed-state check alone on the healthy path, with no registers to save, so that
+/// `poll_ready` (and tower's `Ready` future around it) stays small enough to inline.
+#[inline(never)]
+fn ready_permit(breaker: &Breaker) -> Option<DetachedPermit> {
+    match breaker.core().try_acquire_detached_closed() {
+        Some(permit) => Some(permit),
+        None => permit_deciding(breaker),
+    }
+}
+
+/// [`admit_deciding`] for `poll_ready`, which keeps a permit and forgets a rejection (building
+/// the `Result` only to drop its `Rejected` costs ~15 instructions a call).
+#[cold]
+#[inline(never)]
+fn permit_deciding(breaker: &Breaker) -> Option<DetachedPermit> {
+    breaker.core().try_acquire_detached().ok()
 }
 
 impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
@@ -159,12 +186,7 @@ where
         // caller). A rejection is not kept: `call` decides afresh, since the breaker may have
         // moved on by then and a stale rejection would turn away the first probe after the wait.
         if self.permit.is_none() {
-            // Spelled out rather than `self.admit().ok()`: building the `Result` only to drop its
-            // `Rejected` costs ~15 instructions a call.
-            self.permit = match self.breaker.core().try_acquire_detached_closed() {
-                Some(permit) => Some(permit),
-                None => self.breaker.core().try_acquire_detached().ok(),
-            };
+            self.permit = ready_permit(&self.breaker);
         }
         Poll::Ready(Ok(()))
     }
