@@ -151,9 +151,8 @@ fn admit_deciding(breaker: &Breaker) -> Result<DetachedPermit, Rejected> {
     breaker.core().try_acquire_detached()
 }
 
-/// A permit for `poll_ready` to keep, or `None`. Out of line and returned in registers: the
-/// closed-state check alone on the healthy path, with no registers to save, so that
-/// `poll_ready` (and tower's `Ready` future around it) stays small enough to inline.
+/// A permit for `poll_ready` to keep, or `None`. Out of line, so that `poll_ready` (and
+/// tower's `Ready` future around it) stays small enough to inline.
 #[inline(never)]
 fn ready_permit(breaker: &Breaker) -> Option<DetachedPermit> {
     match breaker.core().try_acquire_detached_closed() {
@@ -193,46 +192,74 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let admitted = match self.permit.take() {
-            Some(permit) => Ok(permit),
-            None => self.admit(),
-        };
-        match admitted {
-            Ok(permit) => {
-                let started = self.breaker.shared.metrics.start();
-                // If the inner service panics in `call`, the admitted call failed.
-                let mut permit = Some(permit);
-                let unwinding = FailOnUnwind { breaker: &self.breaker, permit: &mut permit, started };
-                let inner = self.inner.call(req);
-                std::mem::forget(unwinding); // it returned: no unwinding
-                ResponseFuture {
-                    kind: Kind::Called {
-                        started,
-                        inner,
-                        permit,
-                        classify: self.classify.clone(),
-                        breaker: self.breaker.clone(),
-                    },
-                }
+        if self.permit.is_none() {
+            match self.admit() {
+                Ok(permit) => self.permit = Some(permit),
+                Err(rejected) => return rejected_future(&self.breaker, rejected),
             }
-            Err(rejected) => rejected_future(&self.breaker, rejected),
+        }
+        let started = self.breaker.shared.metrics.start();
+        // The permit stays in the service while the inner service's `call` runs: if that
+        // panics, the admitted call failed, and the guard settles it from there (no copy of the
+        // permit is made for the guard's sake).
+        let unwinding = FailHeldOnUnwind { permit: &mut self.permit, breaker: &self.breaker, started };
+        let inner = self.inner.call(req);
+        std::mem::forget(unwinding); // it returned: no unwinding
+        let admitted = Admitted { permit: self.permit.take(), breaker: self.breaker.clone(), started };
+        ResponseFuture { kind: Kind::Called { inner, classify: self.classify.clone(), admitted } }
+    }
+}
+
+/// What an admitted call holds until it settles: its permit, the breaker to hand it back to,
+/// and when it started. One struct, so that an unwinding guard holds one pointer.
+struct Admitted {
+    permit: Option<DetachedPermit>,
+    breaker: Breaker,
+    started: Started,
+}
+
+impl Admitted {
+    /// Settles the call with `outcome`.
+    #[inline]
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.shared.finish_detached(permit, self.started, outcome);
+        }
+    }
+
+    /// Settles the call without an outcome: a failure if `panicked`, otherwise a cancellation.
+    #[cold]
+    fn abandon(&mut self, panicked: bool) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.shared.abandoned_detached(permit, self.started, panicked);
         }
     }
 }
 
-/// Fails an admitted call when dropped, which only happens if the code it guards unwinds.
-struct FailOnUnwind<'a> {
-    breaker: &'a Breaker,
+/// Fails the call admitted with the permit a service holds when dropped, which only happens if
+/// the code it guards unwinds.
+struct FailHeldOnUnwind<'a> {
     permit: &'a mut Option<DetachedPermit>,
+    breaker: &'a Breaker,
     started: Started,
 }
 
-impl Drop for FailOnUnwind<'_> {
+impl Drop for FailHeldOnUnwind<'_> {
     #[cold]
     fn drop(&mut self) {
         if let Some(permit) = self.permit.take() {
             self.breaker.shared.abandoned_detached(permit, self.started, true);
         }
+    }
+}
+
+/// Fails an admitted call when dropped, which only happens if the code it guards unwinds.
+struct FailOnUnwind<'a>(&'a mut Admitted);
+
+impl Drop for FailOnUnwind<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        self.0.abandon(true);
     }
 }
 
@@ -256,10 +283,10 @@ pin_project! {
     impl<F, C> PinnedDrop for ResponseFuture<F, C> {
         #[inline]
         fn drop(this: Pin<&mut Self>) {
-            if let KindProj::Called { permit, breaker, started, .. } = this.project().kind.project() {
-                if let Some(permit) = permit.take() {
+            if let KindProj::Called { admitted, .. } = this.project().kind.project() {
+                if admitted.permit.is_some() {
                     // Cancelled, or dropped while unwinding.
-                    breaker.shared.abandoned_detached(permit, *started, std::thread::panicking());
+                    admitted.abandon(std::thread::panicking());
                 }
             }
         }
@@ -273,10 +300,9 @@ pin_project! {
         Called {
             #[pin]
             inner: F,
-            permit: Option<DetachedPermit>,
             classify: C,
-            breaker: Breaker,
-            started: Started,
+            // Settled by `poll`, or by `drop`.
+            admitted: Admitted,
         },
     }
 }
@@ -303,21 +329,19 @@ where
                 Some(rejected) => Poll::Ready(Err(CallError::Rejected(rejected))),
                 None => Poll::Pending, // polled after completion: stay pending, as futures may
             },
-            KindProj::Called { inner, permit, classify, breaker, started } => {
+            KindProj::Called { inner, classify, admitted } => {
                 // A panic in the inner future or the classifier fails the call here, as it
                 // unwinds: a caller that catches it (tower-http's `CatchPanicLayer`) drops this
                 // future later, when the thread no longer panics and a drop looks like a
                 // cancellation.
-                let unwinding = FailOnUnwind { breaker, permit: &mut *permit, started: *started };
+                let unwinding = FailOnUnwind(admitted);
                 let Poll::Ready(result) = inner.poll(cx) else {
                     std::mem::forget(unwinding); // it returned: no unwinding
                     return Poll::Pending;
                 };
                 let outcome = classify.classify(&result);
                 std::mem::forget(unwinding); // they returned: no unwinding
-                if let Some(permit) = permit.take() {
-                    breaker.shared.finish_detached(permit, started.take(), outcome);
-                }
+                admitted.finish(outcome);
                 Poll::Ready(result.map_err(CallError::Failed))
             }
         }
