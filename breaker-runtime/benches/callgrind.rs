@@ -98,6 +98,50 @@ async fn direct(i: u64) -> Result<u64, Fail> {
     })
 }
 
+/// The least any breaker layer adds: a service whose response future owns a shared handle
+/// (an `Arc` clone per call, dropped when the future is) and says whether the call was an `Ok`,
+/// with no breaker at all. What `CircuitBreakerLayer` adds beyond this is its own work.
+#[derive(Clone)]
+struct HandleOnly<S> {
+    inner: S,
+    handle: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<S: Service<u64, Response = u64>> Service<u64> for HandleOnly<S> {
+    type Response = u64;
+    type Error = S::Error;
+    type Future = HandleOnlyFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        HandleOnlyFuture { inner: self.inner.call(req), handle: self.handle.clone() }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct HandleOnlyFuture<F> {
+        #[pin]
+        inner: F,
+        handle: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+}
+
+impl<F: std::future::Future<Output = Result<u64, E>>, E> std::future::Future for HandleOnlyFuture<F> {
+    type Output = Result<u64, E>;
+
+    #[inline(always)]
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        // A read of the shared state, as a breaker's healthy path makes.
+        black_box(this.handle.load(std::sync::atomic::Ordering::Relaxed));
+        std::task::Poll::Ready(result)
+    }
+}
+
 fn unmetered() -> Registry {
     Registry::builder().metrics(false).build().unwrap()
 }
@@ -116,6 +160,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("direct", "the same, written by hand"),
     ("floor", "the exporter's floor: two quanta reads, a counter increment, a histogram record"),
     ("service_fn", "`service_fn` alone, `ready().call()`"),
+    ("handle_only", "a layer whose future owns an `Arc` clone, no breaker (the least a layer adds)"),
     ("layer_off", "`CircuitBreakerLayer`, `metrics(false)`"),
     ("layer_no_recorder", "`CircuitBreakerLayer`, defaults, no recorder"),
     ("layer_prometheus", "`CircuitBreakerLayer` with a Prometheus recorder"),
@@ -168,11 +213,12 @@ fn run(scenario: &str, n: u64) {
             });
             run_floor(n, &quanta::Clock::new(), &calls, &duration);
         }
-        "service_fn" | "layer_off" | "layer_no_recorder" | "layer_prometheus" | "tower_resilience" => {
+        "service_fn" | "handle_only" | "layer_off" | "layer_no_recorder" | "layer_prometheus" | "tower_resilience" => {
             let inner = service_fn(|i: u64| async move { Ok::<u64, Fail>(black_box(i)) });
             let recorder = prometheus();
             match scenario {
                 "service_fn" => run_service(&rt, n, &mut { inner }),
+                "handle_only" => run_service(&rt, n, &mut HandleOnly { inner, handle: Default::default() }),
                 "layer_off" => {
                     run_service(&rt, n, &mut CircuitBreakerLayer::new(unmetered().breaker("bench")).layer(inner));
                 }
