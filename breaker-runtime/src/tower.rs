@@ -205,7 +205,9 @@ where
         let unwinding = FailHeldOnUnwind { permit: &mut self.permit, breaker: &self.breaker, started };
         let inner = self.inner.call(req);
         std::mem::forget(unwinding); // it returned: no unwinding
-        let admitted = Admitted { permit: self.permit.take(), breaker: self.breaker.clone(), started };
+                                     // The handle first: the permit then moves straight from the service into the future.
+        let breaker = self.breaker.clone();
+        let admitted = Admitted { permit: self.permit.take(), breaker, started };
         ResponseFuture { kind: Kind::Called { inner, classify: self.classify.clone(), admitted } }
     }
 }
