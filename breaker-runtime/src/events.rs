@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use breaker_core::{Listener, Rejected, State, ThresholdExceeded, Transition};
 use tokio::sync::broadcast;
@@ -27,6 +27,15 @@ pub enum Event {
     ConfigReloaded(Vec<breaker_core::Name>),
     /// A reload was refused, with every error; nothing changed.
     ConfigReloadFailed(crate::sources::SourceErrors),
+    /// The registry's [degradation level](crate::Registry::degradation_level) changed. A
+    /// notification: when two breakers change at once these may arrive out of order, so read
+    /// the current level from the registry.
+    DegradationChanged {
+        /// The level before.
+        from: crate::DegradationLevel,
+        /// The level now.
+        to: crate::DegradationLevel,
+    },
 }
 
 type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -38,6 +47,10 @@ pub(crate) struct Hub {
     sender: broadcast::Sender<Event>,
     /// Rejections are per call: only build and send them when someone listens.
     listening: AtomicBool,
+    /// The registry, for recomputing its degradation level after a transition.
+    pub(crate) registry: OnceLock<Weak<crate::registry::Inner>>,
+    /// The last degradation level published.
+    pub(crate) level: Mutex<crate::DegradationLevel>,
 }
 
 impl fmt::Debug for Hub {
@@ -52,6 +65,8 @@ impl Hub {
             callbacks: RwLock::new(Arc::from([])),
             sender: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
+            registry: OnceLock::new(),
+            level: Mutex::new(crate::DegradationLevel::Normal),
         }
     }
 
@@ -89,13 +104,32 @@ impl Hub {
 pub(crate) struct RuntimeListener {
     pub(crate) metrics: BreakerMetrics,
     pub(crate) hub: Arc<Hub>,
+    /// The registry's clock, to time open periods for the half-open log line.
+    pub(crate) clock: breaker_core::ClockSource,
+    /// When the breaker last opened (clock nanoseconds); events arrive in order, one at a time.
+    pub(crate) opened_at: std::sync::atomic::AtomicU64,
+    /// The level of the "circuit breaker opened" line.
+    pub(crate) open_level: tracing::Level,
 }
 
 impl Listener for RuntimeListener {
     fn on_transition(&self, t: &Transition) {
         self.metrics.transition(t.from, t.to, &t.reason);
-        log_transition(t);
+        let now = self.clock.now_nanos();
+        let open_for = match t.to {
+            State::Open => {
+                self.opened_at.store(now, Ordering::Relaxed);
+                None
+            }
+            #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
+            State::HalfOpen => Some(now.saturating_sub(self.opened_at.load(Ordering::Relaxed)) as f64 * 1e-9),
+            _ => None,
+        };
+        log_transition(t, self.open_level, open_for);
         self.hub.publish(Event::Transition(t.clone()));
+        if let Some(inner) = self.hub.registry.get().and_then(Weak::upgrade) {
+            crate::Registry { inner }.update_degradation();
+        }
     }
 
     fn on_threshold_exceeded(&self, e: &ThresholdExceeded) {
@@ -111,11 +145,28 @@ impl Listener for RuntimeListener {
     }
 }
 
-fn log_transition(t: &Transition) {
+/// Emits one opening log line at `level` (a `tracing` level must be a constant at the call).
+macro_rules! opened_at_level {
+    ($level:expr, $($rest:tt)*) => {
+        match $level {
+            tracing::Level::ERROR => tracing::error!($($rest)*),
+            tracing::Level::WARN => tracing::warn!($($rest)*),
+            tracing::Level::INFO => tracing::info!($($rest)*),
+            tracing::Level::DEBUG => tracing::debug!($($rest)*),
+            _ => tracing::trace!($($rest)*),
+        }
+    };
+}
+
+/// The log line of a transition: an opening at the registry's opening level (`warn` unless
+/// [`RegistryBuilder::open_log_level`](crate::RegistryBuilder::open_log_level) says
+/// otherwise), a half-open after the wait with the seconds it was open, anything else at `info`.
+fn log_transition(t: &Transition, open_level: tracing::Level, open_for: Option<f64>) {
     let (value, threshold) = t.reason.measurement().unwrap_or((f64::NAN, f64::NAN));
     // Only trips open a breaker into `Open`; forcing it open is a manual step, logged at info.
     if t.to == State::Open {
-        tracing::warn!(
+        opened_at_level!(
+            open_level,
             breaker = %t.name,
             from_state = t.from.as_str(),
             to_state = t.to.as_str(),
@@ -124,6 +175,17 @@ fn log_transition(t: &Transition) {
             threshold,
             "circuit breaker opened: {}",
             t.reason
+        );
+    } else if let (State::HalfOpen, Some(elapsed_seconds)) = (t.to, open_for) {
+        tracing::info!(
+            breaker = %t.name,
+            from_state = t.from.as_str(),
+            to_state = t.to.as_str(),
+            reason = t.reason.as_str(),
+            value,
+            threshold,
+            elapsed_seconds,
+            "circuit breaker half-open after {elapsed_seconds:.1}s open: probing"
         );
     } else {
         tracing::info!(
@@ -171,6 +233,7 @@ impl fmt::Display for Event {
                 Ok(())
             }
             Event::ConfigReloadFailed(errors) => write!(f, "circuit breaker configuration reload refused: {errors}"),
+            Event::DegradationChanged { from, to } => write!(f, "circuit breaker degradation level {from} -> {to}"),
         }
     }
 }

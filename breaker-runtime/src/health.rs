@@ -102,9 +102,11 @@ impl Readiness {
 
 /// The health of a registry's breakers.
 ///
-/// The rule: **critical** when a breaker marked critical is open or forced open, or when at
-/// least half of the breakers (and at least one) are open or forced open; otherwise
-/// **degraded** when any breaker is open, half-open or forced open; otherwise **healthy**.
+/// The status follows the registry's [`DegradationRule`](crate::DegradationRule), the same rule
+/// as [`Registry::degradation_level`](crate::Registry::degradation_level); by default:
+/// **critical** when a breaker marked critical is open or forced open, or when at least half of
+/// the breakers (and at least one) are open or forced open; otherwise **degraded** when any
+/// breaker is open, half-open or forced open; otherwise **healthy**.
 /// The status is for reading; readiness is a separate, configurable rule ([`Readiness`]):
 /// [`ready`](Self::ready) holds the default rule's verdict, and
 /// [`http_status`](Self::http_status) answers 503 only when it says not ready.
@@ -140,7 +142,7 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    pub(crate) fn from_breakers(breakers: &[Breaker]) -> Self {
+    pub(crate) fn from_breakers(breakers: &[Breaker], rule: &crate::DegradationRule) -> Self {
         let breakers: Vec<BreakerHealth> = breakers
             .iter()
             .map(|b| {
@@ -155,15 +157,8 @@ impl HealthReport {
                 }
             })
             .collect();
-        let open = breakers.iter().filter(|b| b.state.is_open()).count();
-        let status =
-            if breakers.iter().any(|b| b.critical && b.state.is_open()) || (open > 0 && open * 2 >= breakers.len()) {
-                HealthStatus::Critical
-            } else if breakers.iter().any(|b| matches!(b.state, State::Open | State::HalfOpen | State::ForcedOpen)) {
-                HealthStatus::Degraded
-            } else {
-                HealthStatus::Healthy
-            };
+        // One rule for the status and the registry's degradation level.
+        let status = rule.level(breakers.iter().map(|b| (b.state, b.critical))).into();
         let ready = Readiness::default().is_ready(&breakers);
         HealthReport { status, ready, breakers }
     }

@@ -97,6 +97,7 @@
 
 mod breaker;
 mod classify;
+mod degradation;
 mod error;
 mod events;
 mod fallback;
@@ -128,6 +129,7 @@ pub mod tower;
 
 pub use breaker::{Breaker, CallFuture, FallbackOn, Policy};
 pub use classify::{Classifier, Classify, ErrorsAreFailures};
+pub use degradation::{DegradationLevel, DegradationRule};
 pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;

@@ -71,6 +71,10 @@ pub(crate) struct Inner {
     /// `len` locks every shard).
     count: AtomicUsize,
     capacity: usize,
+    /// Derives the degradation level and the health status.
+    pub(crate) degradation: crate::DegradationRule,
+    /// The level of the "circuit breaker opened" log line.
+    open_level: tracing::Level,
     /// Serves every new name once the registry is full; created on first need.
     overflow: OnceLock<Breaker>,
     overflow_warned: AtomicBool,
@@ -156,6 +160,8 @@ pub struct RegistryBuilder {
     capacity: Option<usize>,
     evict_idle: Option<Duration>,
     reload_from: ReloadFrom,
+    degradation: crate::DegradationRule,
+    open_level: Option<tracing::Level>,
 }
 
 impl RegistryBuilder {
@@ -192,6 +198,20 @@ impl RegistryBuilder {
     /// lost; the next lookup creates a fresh one. Off by default.
     pub fn evict_idle_after(mut self, idle: Duration) -> Self {
         self.evict_idle = Some(idle);
+        self
+    }
+
+    /// The rule that derives the registry's [degradation level](Registry::degradation_level)
+    /// and its health report's status ([`DegradationRule::default`](crate::DegradationRule) unless set).
+    pub fn degradation_rule(mut self, rule: crate::DegradationRule) -> Self {
+        self.degradation = rule;
+        self
+    }
+
+    /// The level of the "circuit breaker opened" log line: `WARN` unless set (some teams page
+    /// on `ERROR`). Other transitions log at `INFO`.
+    pub fn open_log_level(mut self, level: tracing::Level) -> Self {
+        self.open_level = Some(level);
         self
     }
 
@@ -238,6 +258,8 @@ impl RegistryBuilder {
                 breakers: DashMap::new(),
                 count: AtomicUsize::new(0),
                 capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+                degradation: self.degradation,
+                open_level: self.open_level.unwrap_or(tracing::Level::WARN),
                 overflow: OnceLock::new(),
                 overflow_warned: AtomicBool::new(false),
                 evict_idle: self.evict_idle,
@@ -253,6 +275,7 @@ impl RegistryBuilder {
                 used_sections: std::sync::Mutex::new(HashSet::new()),
             }),
         };
+        let _ = registry.inner.hub.registry.set(Arc::downgrade(&registry.inner));
         registry.replace_layers("the combined sources", layers)?;
         for warning in &warnings {
             crate::reload::report_warning(warning);
@@ -524,7 +547,13 @@ impl Registry {
 
     fn build_breaker(&self, name: Name, config: Config) -> Breaker {
         let metrics = BreakerMetrics::new(&name, self.inner.metrics);
-        let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
+        let listener = RuntimeListener {
+            metrics: metrics.clone(),
+            hub: Arc::clone(&self.inner.hub),
+            clock: self.inner.clock.clone(),
+            opened_at: AtomicU64::new(0),
+            open_level: self.inner.open_level,
+        };
         let core = CircuitBreaker::new(name, config)
             .with_clock(self.inner.clock.clone())
             .with_listener(Arc::new(listener))
@@ -929,7 +958,7 @@ impl Registry {
 
     /// The health of every breaker; see [`HealthReport`] for the rule.
     pub fn health(&self) -> HealthReport {
-        HealthReport::from_breakers(&self.breakers())
+        HealthReport::from_breakers(&self.breakers(), &self.inner.degradation)
     }
 }
 
