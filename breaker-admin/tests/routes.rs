@@ -326,3 +326,19 @@ async fn a_manual_change_is_logged_with_its_origin_and_never_the_token() {
     assert!(line.contains("POST /circuit-breakers/{name}/state"), "{line}");
     assert!(!logs.contains("hunter2") && !logs.contains("wrong-token"), "a token was logged: {logs}");
 }
+
+#[tokio::test]
+async fn a_manual_change_reaches_on_event_callbacks_with_the_route_as_origin() {
+    let registry = Registry::new();
+    registry.breaker("db");
+    let origins = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = origins.clone();
+    registry.on_event(move |e| {
+        if let breaker_runtime::Event::ManualChange { name, origin, .. } = e {
+            seen.lock().unwrap().push(format!("{name} by {origin}"));
+        }
+    });
+    let addr = serve(&registry, AdminOptions::new().admin_token("t0ken")).await;
+    assert_eq!(post(addr, "db", Some("t0ken"), r#"{"state":"forced_open"}"#).await.0, 200);
+    assert_eq!(*origins.lock().unwrap(), ["db by POST /circuit-breakers/{name}/state"]);
+}

@@ -27,6 +27,17 @@ pub enum Event {
     ConfigReloaded(Vec<breaker_core::Name>),
     /// A reload was refused, with every error; nothing changed.
     ConfigReloadFailed(crate::sources::SourceErrors),
+    /// Someone changed a breaker's state by hand through
+    /// [`Registry::manual_change`](crate::Registry::manual_change): who (`origin`, such as an
+    /// admin route) and what. The transition itself follows as an [`Event::Transition`].
+    ManualChange {
+        /// The breaker.
+        name: breaker_core::Name,
+        /// What was done.
+        op: breaker_core::ManualOp,
+        /// Who or what asked: an admin route, an operator's tool.
+        origin: String,
+    },
     /// The registry's [degradation level](crate::Registry::degradation_level) changed. A
     /// notification: when two breakers change at once these may arrive out of order, so read
     /// the current level from the registry.
@@ -234,6 +245,9 @@ impl fmt::Display for Event {
             }
             Event::ConfigReloadFailed(errors) => write!(f, "circuit breaker configuration reload refused: {errors}"),
             Event::DegradationChanged { from, to } => write!(f, "circuit breaker degradation level {from} -> {to}"),
+            Event::ManualChange { name, op, origin } => {
+                write!(f, "circuit breaker `{name}`: {op:?} by {origin}")
+            }
         }
     }
 }

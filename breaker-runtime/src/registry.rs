@@ -670,6 +670,34 @@ impl Registry {
     pub fn metrics_only(&self, name: &str) -> bool {
         self.with(name, Breaker::metrics_only)
     }
+    /// Applies a manual `op` (force open, disable, metrics-only, reset) to the named breaker on
+    /// behalf of `origin` (an admin route, an operator's tool): publishes
+    /// [`Event::ManualChange`] naming the origin, then the transition follows as usual. False
+    /// when no breaker has that name (none is created).
+    ///
+    /// ```
+    /// use breaker_runtime::{ManualOp, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// registry.breaker("db");
+    /// assert!(registry.manual_change("db", ManualOp::ForceOpen, "runbook: db migration"));
+    /// assert_eq!(registry.breaker("db").state(), State::ForcedOpen);
+    /// assert!(!registry.manual_change("nope", ManualOp::Reset, "runbook"));
+    /// ```
+    pub fn manual_change(&self, name: &str, op: breaker_core::ManualOp, origin: &str) -> bool {
+        let Some(b) = self.get(name) else {
+            return false;
+        };
+        self.inner.hub.publish(Event::ManualChange { name: b.name().clone(), op, origin: origin.to_owned() });
+        match op {
+            breaker_core::ManualOp::ForceOpen => b.force_open(),
+            breaker_core::ManualOp::Disable => b.disable(),
+            breaker_core::ManualOp::MetricsOnly => b.metrics_only(),
+            breaker_core::ManualOp::Reset => b.reset(),
+        }
+        true
+    }
+
     /// Marks the named breaker critical for [`health`](Self::health) (creating it if needed).
     pub fn mark_critical(&self, name: impl Into<Name>, critical: bool) {
         self.breaker(name).set_critical(critical);
