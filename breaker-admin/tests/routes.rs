@@ -3,39 +3,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod common;
+use common::{get, post, serve};
+
 use breaker_admin::{AdminOptions, Readiness};
 use breaker_runtime::{Config, Registry, State};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Serves `breaker_admin::router(registry, options)` on a free loopback port.
-async fn serve(registry: &Registry, options: AdminOptions) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = breaker_admin::router(registry.clone(), options);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn post(addr: SocketAddr, name: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}/circuit-breakers/{name}/state"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -292,39 +267,6 @@ async fn the_event_stream_sends_hello_transitions_manual_changes_rejections_and_
     assert_eq!(rejections["counts"]["db"], 7, "counted per tick, not one event per rejection: {rejections}");
     let rates = sse.next("rates").await;
     assert_eq!(rates["breakers"][0]["state"], "forced_open");
-}
-
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The server runs on this test's thread (a current-thread runtime), so a thread-local
-/// subscriber sees its logs.
-#[tokio::test]
-async fn a_manual_change_is_logged_with_its_origin_and_never_the_token() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let registry = Registry::new();
-    registry.breaker("db");
-    let addr = serve(&registry, AdminOptions::new().admin_token("hunter2-token")).await;
-    assert_eq!(post(addr, "db", Some("hunter2-token"), r#"{"state":"forced_open"}"#).await.0, 200);
-    assert_eq!(post(addr, "db", Some("wrong-token"), r#"{"state":"closed"}"#).await.0, 403);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line = logs.lines().find(|l| l.contains("set manually")).unwrap_or_else(|| panic!("no log line: {logs}"));
-    assert!(line.contains("breaker=db") && line.contains("to_state=\"forced_open\""), "{line}");
-    assert!(line.contains("POST /circuit-breakers/{name}/state"), "{line}");
-    assert!(!logs.contains("hunter2") && !logs.contains("wrong-token"), "a token was logged: {logs}");
 }
 
 #[tokio::test]

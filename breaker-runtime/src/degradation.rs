@@ -3,20 +3,19 @@
 
 use std::future::Future;
 
-use breaker_core::State;
-use serde::Serialize;
-
 use crate::events::Event;
 use crate::health::HealthStatus;
 use crate::registry::Registry;
 use crate::sync::lock;
+use breaker_core::State;
 
 /// How degraded the dependencies behind a registry are, for code that sheds optional work
 /// (recommendations, enrichment, prefetching) while they are down.
 ///
 /// Worst last: `Normal < Degraded < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum DegradationLevel {
     /// Every breaker is closed (or disabled, or metrics-only).
     #[default]

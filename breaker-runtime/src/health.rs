@@ -1,13 +1,13 @@
 //! Health reports for readiness endpoints and dashboards.
 
 use breaker_core::{Name, State};
-use serde::Serialize;
 
 use crate::breaker::Breaker;
 
 /// Overall health, worst first in severity order `Critical` > `Degraded` > `Healthy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum HealthStatus {
     /// Every breaker is closed (or disabled, or metrics-only).
     Healthy,
@@ -18,7 +18,8 @@ pub enum HealthStatus {
 }
 
 /// One breaker in a [`HealthReport`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BreakerHealth {
     /// The breaker's name.
     pub name: Name,
@@ -131,7 +132,8 @@ impl Readiness {
 /// assert_eq!(report.http_status(), 503, "payments is critical and has no fallback");
 /// assert!(report.to_json().contains("\"state\":\"forced_open\""));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HealthReport {
     /// The overall status.
     pub status: HealthStatus,
@@ -184,7 +186,9 @@ impl HealthReport {
         }
     }
 
-    /// The report as JSON.
+    /// The report as JSON (feature `json`).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -229,7 +229,10 @@ impl RegistryBuilder {
         self
     }
 
-    /// Apply a TOML file (see [`sources::from_toml_file`]).
+    /// Apply a TOML file (see [`sources::from_toml_file`]; feature `toml`). The path is
+    /// remembered for [`Registry::reload`] and [`Registry::watch_config`].
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, SourceErrors> {
         self.file = Some(sources::from_toml_file(path.as_ref())?);
         self.reload_from.file = Some(path.as_ref().to_owned());
