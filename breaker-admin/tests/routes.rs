@@ -1,20 +1,13 @@
 //! Every route and status code of the admin surface, against a real loopback server.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 mod common;
-use common::{get, post, serve};
+use common::{get, json, post, serve, Sse};
 
 use breaker_admin::{AdminOptions, Readiness};
 use breaker_runtime::{Config, Registry, State};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 #[tokio::test]
 async fn health_is_200_while_ready_and_503_when_a_critical_breaker_without_fallback_is_open() {
@@ -191,54 +184,6 @@ async fn control_sets_every_state() {
         assert_eq!(body["state"], wanted);
         assert_eq!(body["origin"], "POST /circuit-breakers/{name}/state");
         assert_eq!(db.state(), state);
-    }
-}
-
-/// Reads a server-sent event stream from a raw socket.
-struct Sse {
-    socket: TcpStream,
-    buffer: String,
-    /// Events read while looking for another, in order, for a later `next` (at most 64).
-    skipped: Vec<(String, Value)>,
-}
-
-impl Sse {
-    async fn open(addr: SocketAddr) -> Sse {
-        let mut socket = TcpStream::connect(addr).await.unwrap();
-        let request =
-            format!("GET /circuit-breakers/events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
-        socket.write_all(request.as_bytes()).await.unwrap();
-        Sse { socket, buffer: String::new(), skipped: Vec::new() }
-    }
-
-    /// The next event named `name` (skipping others), as `data` JSON, within 5 seconds.
-    async fn next(&mut self, name: &str) -> Value {
-        if let Some(i) = self.skipped.iter().position(|(event, _)| event == name) {
-            return self.skipped.remove(i).1;
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let event = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("");
-                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
-                match (event == name, data) {
-                    (true, Some(data)) => return json(data),
-                    (false, Some(data)) if self.skipped.len() < 64 && event != "rates" => {
-                        self.skipped.push((event.to_owned(), json(data)));
-                    }
-                    _ => {}
-                }
-            }
-            let mut chunk = vec![0; 64 * 1024];
-            let n = tokio::time::timeout_at(deadline, self.socket.read(&mut chunk))
-                .await
-                .unwrap_or_else(|_| panic!("no `{name}` event within 5 s"))
-                .unwrap();
-            assert!(n > 0, "stream closed");
-            // chunked transfer encoding: the size lines sit between events and never hold "\n\n"
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk[..n]).replace("\r\n", "\n"));
-        }
     }
 }
 
