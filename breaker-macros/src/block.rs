@@ -161,8 +161,8 @@ fn protect(
     let mut args = merge(block, &own, ident, errors);
     let is_async = method.sig.asyncness.is_some() || validate::is_async_trait_body(&method.block);
     if let (None, Some(_), false) = (&own.retry, &block.retry, is_async) {
-        errors.spanned(
-            &method.sig.fn_token,
+        errors.at(
+            ident.span(),
             format_args!(
                 "the `impl` block's `retry` cannot apply to `{ident}`, a blocking `fn`: it cannot wait between attempts; mark it `#[circuit_breaker(skip)]`, or make it an `async fn`",
             ),
