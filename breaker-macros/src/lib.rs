@@ -85,6 +85,25 @@ mod tests {
     }
 
     #[test]
+    fn a_method_of_a_block_expands_exactly_as_the_method_form() {
+        let method = quote!(
+            async fn get(&self, id: u32) -> Result<u32, E> {
+                Ok(id)
+            }
+        );
+        let alone = super::entry(quote!(name = "bcs", timeout = "1s", retry(attempts = 2)), method.clone());
+        let block = super::entry(
+            quote!(name = "bcs", timeout = "1s"),
+            quote!(impl C {
+                #[circuit_breaker(retry(attempts = 2))]
+                #method
+            }),
+        );
+        assert_eq!(block.to_string(), quote!(impl C { #alone }).to_string());
+        assert!(!block.to_string().contains("compile_error"), "{block}");
+    }
+
+    #[test]
     fn errors_keep_the_item() {
         let out = super::entry(
             quote!(nmae = "x"),
