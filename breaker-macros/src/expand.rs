@@ -69,18 +69,26 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     // Without `name`, the runtime derives it from the `type_name` of an item nested here, the
     // only place that spells the impl's `Self` type and trait (see `CallSite::unnamed`).
     let path_fn = format_ident!("__breaker_path", span = here);
-    let (path_item, constructor, name_args) = match &args.name {
-        Some(name) => (TokenStream::new(), quote!(new), quote!(#name,)),
-        None => (
+    let path_item = quote! {
+        fn #path_fn() -> &'static str {
+            #private::type_name_of_val(&#path_fn)
+        }
+    };
+    let (path_item, constructor, name_args) = match (&args.name, &function.site.shared_default) {
+        (Some(name), _) => (TokenStream::new(), quote!(new), quote!(#name,)),
+        (None, None) => (path_item, quote!(unnamed), quote!(::core::module_path!(), #unraw, #path_fn,)),
+        // Every method of the block names the block's site (the attribute's line), so the
+        // registry sees one site for the shared default name, not one per method.
+        (None, Some(block)) => (
+            path_item,
+            quote!(shared),
             quote! {
-                fn #path_fn() -> &'static str {
-                    #private::type_name_of_val(&#path_fn)
-                }
+                ::core::module_path!(), #unraw, #path_fn,
+                ::core::concat!(::core::module_path!(), "::", #block, " (", ::core::file!(), ":", ::core::line!(), ")"),
             },
-            quote!(unnamed),
-            quote!(::core::module_path!(), #unraw, #path_fn,),
         ),
     };
+    let line = quote_spanned!(function.site.line=> ::core::line!());
     let config = args.config.iter().map(|c| {
         let (key, text) = (c.key, &c.text);
         quote!((#key, #text))
@@ -217,7 +225,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         #path_item
         static #site: #private::CallSite = #private::CallSite::#constructor(
             #name_args
-            ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", ::core::line!(), ")"),
+            ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", #line, ")"),
             &[#(#config),*],
         );
         const #options: #private::Options = #private::Options {

@@ -44,6 +44,15 @@ enum SiteName {
         /// and the trait that a macro on the method cannot see.
         path: fn() -> &'static str,
     },
+    /// A method of an `impl` block whose attribute has no `name` and no `per_method`: the
+    /// name is the block's type (see [`default_shared_name`]), shared by every method.
+    Shared {
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        /// The block's own site, the same for every method of the block.
+        block: &'static str,
+    },
 }
 
 impl CallSite {
@@ -65,6 +74,20 @@ impl CallSite {
         CallSite::with_name(SiteName::Default { module, function, path }, site, config)
     }
 
+    /// A method of an `impl` block whose attribute has no `name` and no `per_method`: as
+    /// [`CallSite::unnamed`], but the breaker is named after the block's type (and trait) and
+    /// shared by all its methods; `block` is the block's own site.
+    pub const fn shared(
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        block: &'static str,
+        site: &'static str,
+        config: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        CallSite::with_name(SiteName::Shared { module, function, path, block }, site, config)
+    }
+
     const fn with_name(name: SiteName, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
         CallSite {
             name,
@@ -82,6 +105,9 @@ impl CallSite {
         self.resolved_name.get_or_init(|| match self.name {
             SiteName::Explicit(name) => Name::from(name),
             SiteName::Default { module, function, path } => Name::from(default_name(module, function, path())),
+            SiteName::Shared { module, function, path, .. } => {
+                Name::from(default_shared_name(module, function, path()))
+            }
         })
     }
 
@@ -118,8 +144,12 @@ impl CallSite {
     #[cold]
     fn resolve(&self, registry: &Registry) -> Breaker {
         let name = self.name().clone();
-        if matches!(self.name, SiteName::Default { .. }) {
-            registry.register_default_name(&name, self.site);
+        match self.name {
+            SiteName::Explicit(_) => {}
+            SiteName::Default { .. } => registry.register_default_name(&name, self.site),
+            // Sharing within the block is the point; another block or site with the same
+            // default name is still reported.
+            SiteName::Shared { block, .. } => registry.register_default_name(&name, block),
         }
         if !self.config.is_empty() {
             registry.register_attribute_config(&name, self.builder().clone(), self.site);
@@ -149,6 +179,26 @@ impl CallSite {
 /// item declared in the function (`crate::m::Users::get::item`); when its shape is not the
 /// expected one, the name is `module::function`.
 fn default_name(module: &str, function: &str, path: &str) -> String {
+    match owner(module, function, path) {
+        Some(owner) => format!("{module}::{owner}::{function}"),
+        None => format!("{module}::{function}"),
+    }
+}
+
+/// The default breaker name shared by the methods of an `impl` block: `module::Type` for an
+/// inherent impl, `module::<Type as Trait>` for a trait impl (spelled as in [`default_name`]);
+/// when `path` does not have the expected shape, `module::function`.
+fn default_shared_name(module: &str, function: &str, path: &str) -> String {
+    match owner(module, function, path) {
+        Some(owner) => format!("{module}::{owner}"),
+        None => format!("{module}::{function}"),
+    }
+}
+
+/// The readable `Type` or `<Type as Trait>` that `function` is a method of, from the
+/// `type_name` `path` of an item declared in it; `None` for a free function or an unexpected
+/// shape.
+fn owner(module: &str, function: &str, path: &str) -> Option<String> {
     let path = path.replace("::{{closure}}", "");
     let owner = path
         .rsplit_once("::")
@@ -156,8 +206,8 @@ fn default_name(module: &str, function: &str, path: &str) -> String {
         .and_then(|within| within.strip_suffix(function))
         .and_then(|owner| owner.strip_suffix("::"));
     match owner {
-        Some(owner) if owner != module && !owner.is_empty() => format!("{module}::{}::{function}", readable(owner)),
-        _ => format!("{module}::{function}"),
+        Some(owner) if owner != module && !owner.is_empty() => Some(readable(owner)),
+        _ => None,
     }
 }
 
@@ -666,5 +716,22 @@ mod tests {
         // A shape this does not expect: the module and the function.
         assert_eq!(default_name(m, "get", "something else"), "app::shop::get");
         assert_eq!(default_name(m, "get", ""), "app::shop::get");
+    }
+
+    #[test]
+    fn shared_names_spell_the_type_and_trait_without_the_method() {
+        use super::default_shared_name;
+        let m = "app::shop";
+        assert_eq!(default_shared_name(m, "get", "app::shop::Users::get::marker"), "app::shop::Users");
+        assert_eq!(
+            default_shared_name(m, "get", "app::shop::Wrapper<alloc::vec::Vec<u8>>::get::{{closure}}::marker"),
+            "app::shop::Wrapper"
+        );
+        assert_eq!(
+            default_shared_name(m, "fetch", "<app::shop::Users as app::shop::Fetch<u8>>::fetch::marker"),
+            "app::shop::<Users as Fetch>"
+        );
+        // A shape this does not expect: the module and the function, as `default_name`.
+        assert_eq!(default_shared_name(m, "get", "something else"), "app::shop::get");
     }
 }
