@@ -210,7 +210,24 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
             let wildcards = if is_async { quote!(_, _, _) } else { quote!(_, _) };
             let checked = all_at(path.span(), quote!(#check::<_, #ret, #wildcards>), path.to_token_stream());
             let fallback_call = respan(quote!(#checked.call(((#(#fallback_args,)*), #error))), path.span());
-            let run = all_at(path.span(), quote!(#helper), quote!(&#breaker, #error, |#error| #fallback_call));
+            let run = if is_async && args.timeout.is_some() && !names_no_type(ret) {
+                // Bounded by the site's timeout when the error type can report one (picked at
+                // compile time, so other error types compile as before, unbounded).
+                let private = respan(private.clone(), path.span());
+                let converter = quote_spanned! {path.span()=> {
+                    // Both traits in scope, one is picked: the other is always unused.
+                    #[allow(unused_imports)]
+                    use #private::{TimeoutNone as _, TimeoutViaFrom as _};
+                    (&&#private::Timeouts::<#ret>::new()).converter()
+                }};
+                all_at(
+                    path.span(),
+                    quote!(fallback_within),
+                    quote!(&#breaker, &#options, #converter, #error, |#error| #fallback_call),
+                )
+            } else {
+                all_at(path.span(), quote!(#helper), quote!(&#breaker, #error, |#error| #fallback_call))
+            };
             let run = if is_async { quote_spanned!(path.span()=> #run.await) } else { run };
             quote! {
                 match #split {
@@ -278,4 +295,21 @@ fn duration(private: &TokenStream, d: std::time::Duration) -> TokenStream {
     let secs = Literal::u64_unsuffixed(d.as_secs());
     let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
     quote!(#private::Duration::new(#secs, #nanos))
+}
+
+/// True when `ty` holds an inferred part (`_`, where an `impl Trait` was erased): such a type
+/// cannot be named for the fallback's timeout conversion.
+fn names_no_type(ty: &syn::Type) -> bool {
+    struct Finds(bool);
+    impl syn::visit_mut::VisitMut for Finds {
+        fn visit_type_mut(&mut self, ty: &mut syn::Type) {
+            if matches!(ty, syn::Type::Infer(_)) {
+                self.0 = true;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut finds = Finds(false);
+    syn::visit_mut::VisitMut::visit_type_mut(&mut finds, &mut ty.clone());
+    finds.0
 }

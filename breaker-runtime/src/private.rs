@@ -3,6 +3,7 @@
 
 use std::borrow::{Borrow, Cow};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use breaker_core::{ConfigBuilder, Name, Outcome};
@@ -666,6 +667,77 @@ impl<T> SameParameters<T> for T {
     #[inline]
     fn into_expected(self) -> T {
         self
+    }
+}
+
+/// How a site turns a fallback that ran out of time into its own return type: picked at the
+/// call site by autoref specialisation (`(&&Timeouts::<R>::new()).converter()`), so an error
+/// type with `From<TimedOut>` gets a bound and any other compiles as before, unbounded.
+#[derive(Debug)]
+pub struct Timeouts<R>(PhantomData<fn() -> R>);
+
+impl<R> Timeouts<R> {
+    /// The probe.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Timeouts(PhantomData)
+    }
+}
+
+/// Chosen when the error type can hold a timeout.
+pub trait TimeoutViaFrom<R> {
+    /// `R` holding a `TimedOut`.
+    fn converter(&self) -> Option<fn(TimedOut) -> R>;
+}
+
+impl<R> TimeoutViaFrom<R> for &Timeouts<R>
+where
+    R: Protected,
+    R::Err: From<TimedOut>,
+{
+    fn converter(&self) -> Option<fn(TimedOut) -> R> {
+        Some(|t| R::from_result(Err(R::Err::from(t))))
+    }
+}
+
+/// Chosen otherwise: nothing can stand in for a fallback that did not finish.
+pub trait TimeoutNone<R> {
+    /// None.
+    fn converter(&self) -> Option<fn(TimedOut) -> R>;
+}
+
+impl<R> TimeoutNone<R> for Timeouts<R> {
+    fn converter(&self) -> Option<fn(TimedOut) -> R> {
+        None
+    }
+}
+
+/// Runs an async fallback under the site's `timeout` when the site can report a timeout
+/// (`converter`): a fallback still running then is dropped, logged ("fallback timed out"), and
+/// the caller gets the function's error made from a [`TimedOut`]. Otherwise, or without a
+/// timeout, as [`fallback`].
+#[inline]
+pub async fn fallback_within<R, E, G, GF>(
+    breaker: &Breaker,
+    options: &Options,
+    converter: Option<fn(TimedOut) -> R>,
+    error: CallError<E>,
+    fallback: G,
+) -> R
+where
+    G: FnOnce(CallError<E>) -> GF,
+    GF: Future<Output = R>,
+{
+    let (Some(limit), Some(convert)) = (options.timeout, converter) else {
+        return breaker.run_fallback(error, fallback).await;
+    };
+    let reason = error.kind();
+    match tokio::time::timeout(limit, breaker.run_fallback(error, fallback)).await {
+        Ok(out) => out,
+        Err(_elapsed) => {
+            tracing::warn!(breaker = %breaker.name(), reason, after = ?limit, "fallback timed out");
+            convert(TimedOut { name: breaker.name().clone(), after: limit })
+        }
     }
 }
 
