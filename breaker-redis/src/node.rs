@@ -101,9 +101,8 @@ impl Node {
         let lease = per.lease.take();
         match t.to {
             State::Open => {
-                per.episode += 1;
                 per.generation += 1;
-                let (episode, generation) = (per.episode, per.generation);
+                let generation = per.generation;
                 match lease {
                     Some(token) if t.from == State::HalfOpen && !adopted => {
                         let m = msg(Kind::Reopened, &t.name, &instance, generation, t.reason, remaining, token);
@@ -121,12 +120,7 @@ impl Node {
                     ))),
                     _ => {}
                 }
-                if self.config.shared_probes && self.link_up {
-                    if let Some(breaker) = self.registry.get(&t.name) {
-                        breaker.core().hold_probes(remaining + self.config.lease_ttl + VERDICT_SLACK);
-                    }
-                    actions.push(Action::TryLease { breaker: t.name.clone(), after: remaining, episode });
-                }
+                actions.extend(self.new_open_period(&t.name, remaining));
             }
             State::Closed => {
                 per.generation += 1;
@@ -231,15 +225,35 @@ impl Node {
                     core.adopt_close(instance);
                 } else if policy == FleetPolicy::Hint && breaker.state() == State::Closed {
                     core.sensitise(remaining, instance);
-                } else {
-                    core.adopt_open(remaining, instance, FleetCause::ProbeFailed);
+                } else if !core.adopt_open(remaining, instance, FleetCause::ProbeFailed)
+                    && breaker.state() == State::Open
+                {
+                    // Already open and waiting for this verdict: the wait was extended in place,
+                    // with no transition to start a new probe round, so start it here.
+                    self.stats.count("applied");
+                    return self.new_open_period(&name, remaining);
                 }
             }
         }
         self.stats.count("applied");
-        // An adopted opening reached `on_local` through the registry's events (on this thread,
-        // before `adopt_open` returned) and queued its own lease attempt.
+        // A transition the message caused reaches `on_local` through the registry's events,
+        // which starts its probe round.
         Vec::new()
+    }
+
+    /// A new open period of `breaker` with `remaining` wait: hold probes for the fleet's
+    /// prober and try for the lease when the wait ends.
+    fn new_open_period(&mut self, breaker: &Name, remaining: Duration) -> Vec<Action> {
+        let per = self.entry(breaker);
+        per.episode += 1;
+        let episode = per.episode;
+        if !(self.config.shared_probes && self.link_up) {
+            return Vec::new();
+        }
+        if let Some(local) = self.registry.get(breaker) {
+            local.core().hold_probes(remaining + self.config.lease_ttl + VERDICT_SLACK);
+        }
+        vec![Action::TryLease { breaker: breaker.clone(), after: remaining, episode }]
     }
 }
 
