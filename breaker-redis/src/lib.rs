@@ -52,7 +52,7 @@ mod stats;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use breaker_runtime::{Event, Registry, Transition};
+use breaker_runtime::{Registry, Transition};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -99,8 +99,8 @@ impl Fleet {
     /// connection is made in the background, and until it is up every breaker judges
     /// locally. Must be called inside a Tokio runtime.
     ///
-    /// Subscribes to the registry's events; the callback only queues a breaker's state
-    /// changes (never a call's), without waiting.
+    /// Follows the registry's transitions ([`Registry::on_transition`], which costs calls
+    /// nothing); the callback only queues a state change for the link task, without waiting.
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let client = redis::Client::open(config.url.as_str())
@@ -109,11 +109,9 @@ impl Fleet {
         stats.set_link(false);
         let (tx, rx) = mpsc::channel::<Transition>(QUEUE);
         let dropped = stats.clone();
-        registry.on_event(move |event| {
-            if let Event::Transition(t) = event {
-                if tx.try_send(t.clone()).is_err() && !tx.is_closed() {
-                    dropped.count("dropped");
-                }
+        registry.on_transition(move |t| {
+            if tx.try_send(t.clone()).is_err() && !tx.is_closed() {
+                dropped.count("dropped");
             }
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
