@@ -101,7 +101,7 @@ pub struct FleetConfigError {
 /// lease_ttl = "10s"
 /// command_timeout = "250ms"
 /// reconnect_min = "100ms"
-/// reconnect_max = "5s"
+/// reconnect_max = "1s"
 /// max_message_bytes = 4096
 ///
 /// [fleet.policies]
@@ -166,7 +166,7 @@ impl FleetConfig {
             lease_ttl: Duration::from_secs(10),
             command_timeout: Duration::from_millis(250),
             reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_secs(5),
+            reconnect_max: Duration::from_secs(1),
             max_message_bytes: 4096,
         }
     }

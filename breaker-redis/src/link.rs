@@ -115,8 +115,12 @@ impl Link {
         if let Err(e) = self.resync(&mut conn).await {
             return Down::Trouble(e);
         }
-        self.stats.set_link(true);
         self.node.set_link(true);
+        let actions = self.node.republish();
+        if let Err(e) = self.perform(&mut conn, actions).await {
+            return Down::Trouble(e);
+        }
+        self.stats.set_link(true);
         tracing::info!(fleet = %config.describe(), "circuit breaker fleet link up");
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {

@@ -46,6 +46,8 @@ struct PerBreaker {
     fence: u64,
     /// Our lease's token while we hold it.
     lease: Option<u64>,
+    /// Our own opening while it lasts, to publish again after the link was down.
+    own_open: Option<Message>,
 }
 
 /// The fleet logic of one registry.
@@ -103,27 +105,26 @@ impl Node {
             State::Open => {
                 per.generation += 1;
                 let generation = per.generation;
+                per.own_open = None;
                 match lease {
                     Some(token) if t.from == State::HalfOpen && !adopted => {
                         let m = msg(Kind::Reopened, &t.name, &instance, generation, t.reason, remaining, token);
                         actions.push(Action::Verdict(m.clone()));
+                        per.own_open = Some(m.clone());
                         actions.push(Action::Open(m));
                     }
-                    _ if !adopted => actions.push(Action::Open(msg(
-                        Kind::Open,
-                        &t.name,
-                        &instance,
-                        generation,
-                        t.reason,
-                        remaining,
-                        0,
-                    ))),
+                    _ if !adopted => {
+                        let m = msg(Kind::Open, &t.name, &instance, generation, t.reason, remaining, 0);
+                        per.own_open = Some(m.clone());
+                        actions.push(Action::Open(m));
+                    }
                     _ => {}
                 }
                 actions.extend(self.new_open_period(&t.name, remaining));
             }
             State::Closed => {
                 per.generation += 1;
+                per.own_open = None;
                 if let (Some(token), State::HalfOpen, false) = (lease, t.from, adopted) {
                     let m = msg(Kind::Closed, &t.name, &instance, per.generation, t.reason, Duration::ZERO, token);
                     actions.push(Action::Verdict(m));
@@ -132,7 +133,34 @@ impl Node {
                 actions.push(Action::Forget(t.name.clone()));
             }
             State::HalfOpen => per.lease = lease, // probing under our lease
-            State::ForcedOpen | State::Disabled | State::MetricsOnly => actions.push(Action::Forget(t.name.clone())),
+            State::ForcedOpen | State::Disabled | State::MetricsOnly => {
+                per.own_open = None;
+                actions.push(Action::Forget(t.name.clone()));
+            }
+        }
+        actions
+    }
+
+    /// After the link came back: our openings made or still running while it was down are
+    /// published again with the wait they have left, and every open breaker starts a probe
+    /// round with the fleet.
+    pub(crate) fn republish(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let names: Vec<Name> = self.breakers.keys().cloned().collect();
+        for name in names {
+            let Some(breaker) = self.registry.get(&name) else {
+                continue;
+            };
+            let remaining = match breaker.snapshot() {
+                s if s.state == State::Open => s.retry_after.unwrap_or_default(),
+                _ => continue,
+            };
+            if let Some(own) = self.entry(&name).own_open.as_mut() {
+                own.kind = Kind::Open;
+                own.remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+                actions.push(Action::Open(own.clone()));
+            }
+            actions.extend(self.new_open_period(&name, remaining));
         }
         actions
     }
