@@ -93,10 +93,9 @@ impl Node {
     /// A local breaker changed state: what to tell the fleet.
     pub(crate) fn on_local(&mut self, t: &Transition) -> Vec<Action> {
         let mut actions = Vec::new();
-        let adopted = matches!(
-            t.reason,
-            Reason::Fleet { cause: FleetCause::Opened | FleetCause::ProbeFailed | FleetCause::ProbesSucceeded, .. }
-        );
+        // Everything the fleet caused, a sensitised replica's first failure included, is not
+        // published again: every opening publishes once per episode, so fan-out stays linear.
+        let adopted = matches!(t.reason, Reason::Fleet { .. });
         let remaining = t.snapshot.retry_after.unwrap_or_default();
         let instance = self.config.instance_id.clone();
         let per = self.entry(&t.name);
@@ -371,6 +370,19 @@ mod tests {
         let actions = s.node.on_local(&t);
         assert_eq!(actions, [Action::TryLease { breaker: "db".into(), after: secs(30), episode: 1 }], "no echo");
         assert!(db.core().probes_held_for().is_some(), "held for the fleet's prober");
+    }
+
+    #[test]
+    fn a_sensitised_open_is_not_published_again_so_fan_out_stays_linear() {
+        let mut s = setup(FleetPolicy::Hint);
+        s.node.on_message(&open_from("peer", 30));
+        let db = s.registry.get("db").unwrap();
+        db.core().try_acquire().unwrap().failure();
+        let t = s.seen.lock().unwrap()[0].clone();
+        assert_eq!(t.reason.as_str(), "fleet_sensitised");
+        let actions = s.node.on_local(&t);
+        assert!(!actions.iter().any(|a| matches!(a, Action::Open(_))), "{actions:?}");
+        assert!(actions.iter().any(|a| matches!(a, Action::TryLease { .. })), "it still joins the probe round");
     }
 
     #[test]
