@@ -83,6 +83,10 @@ impl Node {
         if !up {
             for per in self.breakers.values_mut() {
                 per.lease = None;
+                // Tokens count within one Redis's lifetime: a restarted or failed-over Redis
+                // starts again from 1. The verdict script's check on the server still fences
+                // off a prober whose lease the new Redis does not hold.
+                per.fence = 0;
             }
             for breaker in self.registry.breakers() {
                 breaker.core().release_probes();
@@ -480,6 +484,17 @@ mod tests {
         s.node.on_message(&Message::new(Kind::Closed, "db", "peer", 3, "probes_succeeded", 0, 6));
         assert_eq!(db.state(), State::Closed);
         assert_eq!(s.seen.lock().unwrap().last().unwrap().reason.as_str(), "fleet_probes_succeeded");
+    }
+
+    #[test]
+    fn fencing_tokens_start_again_with_a_new_redis() {
+        let mut s = setup(FleetPolicy::Any);
+        let db = s.registry.get("db").unwrap();
+        s.node.on_message(&Message::new(Kind::Reopened, "db", "peer", 2, "probe_failed", 90_000, 5));
+        s.node.set_link(false);
+        s.node.set_link(true); // a restarted Redis counts tokens from 1 again
+        s.node.on_message(&Message::new(Kind::Closed, "db", "peer", 3, "probes_succeeded", 0, 1));
+        assert_eq!(db.state(), State::Closed);
     }
 
     #[test]
