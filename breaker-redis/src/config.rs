@@ -284,6 +284,20 @@ impl FleetConfig {
         }
     }
 
+    /// The `[fleet]` table of the TOML file at `path` (the same file as the breakers'
+    /// settings): `Ok(None)` when it has none.
+    pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Option<Self>, Vec<FleetConfigError>> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![FleetConfigError { source_name: path.display().to_string(), message: e.to_string() }])?;
+        Self::from_toml_str(&text).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| FleetConfigError { source_name: format!("{}: {}", path.display(), e.source_name), ..e })
+                .collect()
+        })
+    }
+
     /// Applies `CIRCUIT_BREAKER_FLEET__*` variables from the process environment.
     pub fn apply_env(self) -> Result<Self, Vec<FleetConfigError>> {
         self.apply_env_vars(std::env::vars())
