@@ -199,16 +199,18 @@ async fn a_slow_redis_costs_calls_nothing_and_drops_the_link() {
             let _ = std::io::Read::read(&mut s, &mut buf);
         }
     });
-    let mut worst = Duration::ZERO;
+    let (mut worst, mut saw_down) = (Duration::ZERO, false);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(1500) {
+    while start.elapsed() < Duration::from_millis(1900) {
         let call = Instant::now();
         b.db().core().try_acquire().unwrap().success();
         worst = worst.max(call.elapsed());
+        saw_down |= !b.fleet().link_up();
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(worst < Duration::from_millis(5), "slowest call {worst:?}");
-    assert!(!b.fleet().link_up(), "a Redis that does not answer in time counts as down");
+    // Generous for a loaded machine: a call that waited on Redis would take the 2 s sleep.
+    assert!(worst < Duration::from_millis(100), "slowest call {worst:?}");
+    assert!(saw_down, "a Redis that does not answer in time counts as down");
     sleeper.join().unwrap();
     eventually(SOON, || b.fleet().link_up()).await.expect("link back");
 }
