@@ -98,8 +98,15 @@ async fn main() -> ExitCode {
 
 fn write(report: &fleet::Report, markdown: &str, dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut md =
-        String::from("# Fleet harness report\n\nWritten by `cargo run --release -p breaker-examples --bin fleet`.\n\n");
+    let mut md = String::from(
+        "# Fleet harness report\n\nWritten by `cargo run --release -p breaker-examples --bin fleet`: six replica \
+         processes (replica 0 at ten times the rate of the others), one loopback dependency, one private \
+         `redis-server`, on the machine that ran it. Columns: requests the dependency received from the first \
+         opening to the end of the outage; the slowest replica's delay to open, and to be sensitised or open \
+         (`hint`), after the first opening; the most probes in any window as long as the open wait; the \
+         success rate of every replica but the partitioned one (replica 5); the slowest breaker decision and \
+         the worst replica's call p99; state changes; the slowest replica's link back after Redis restarted.\n\n",
+    );
     md.push_str(markdown);
     for s in Scenario::ALL {
         if let Some(svg) = report.svg(s) {
