@@ -312,3 +312,19 @@ async fn a_dead_probers_lease_expires_and_another_replica_probes() {
     permit.success();
     assert_eq!(b.db().state(), State::Closed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_quorum_a_replica_adopts_once_k_replicas_opened() {
+    let server = server!();
+    let a = replica(config(&server, "a", FleetPolicy::Local), Duration::from_secs(30)).await;
+    let b = replica(config(&server, "b", FleetPolicy::Local), Duration::from_secs(30)).await;
+    let c = replica(config(&server, "c", FleetPolicy::Quorum(2)), Duration::from_secs(30)).await;
+    a.trip();
+    eventually(SOON, || c.fleet().stats().count("applied") == 1).await.expect("c heard a");
+    assert_eq!(c.db().state(), State::Closed, "one report is not a quorum");
+    b.trip();
+    eventually(SOON, || c.db().state() == State::Open).await.expect("c adopted at the second report");
+    let t = c.last();
+    assert_eq!(t.reason.as_str(), "fleet_opened");
+    assert!(t.reason.to_string().contains("`b`"), "{}", t.reason);
+}
