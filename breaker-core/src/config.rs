@@ -480,12 +480,7 @@ impl ConfigBuilder {
                 self.enabled = Some(match v.to_ascii_lowercase().as_str() {
                     "true" | "on" | "yes" => true,
                     "false" | "off" | "no" => false,
-                    _ => {
-                        return Err(FieldError::new(
-                            "enabled",
-                            format!("invalid value \"{v}\"; expected `true` or `false`"),
-                        ))
-                    }
+                    _ => return Err(FieldError::new("enabled", format!("invalid value \"{v}\"; expected `true` or `false`"))),
                 })
             }
             _ => {
