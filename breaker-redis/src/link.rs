@@ -153,6 +153,9 @@ impl Link {
                     if let Err(e) = self.perform(&mut conn, actions).await { return Down::Trouble(e) }
                 }
                 _ = heartbeat.tick() => {
+                    // Breakers are created on first use: apply what they missed.
+                    let actions = self.node.adopt_pending();
+                    if let Err(e) = self.perform(&mut conn, actions).await { return Down::Trouble(e) }
                     let ping = redis::cmd("PING");
                     match timeout(limit, ping.query_async::<String>(&mut conn)).await {
                         Ok(Ok(_)) => {}

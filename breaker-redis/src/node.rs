@@ -56,16 +56,22 @@ pub(crate) struct Node {
     registry: Registry,
     config: FleetConfig,
     breakers: HashMap<Name, PerBreaker>,
+    /// Openings heard for breakers this replica has not created yet (breakers are created on
+    /// first use), applied when they appear; bounded by [`PENDING`].
+    pending: HashMap<String, (Message, std::time::Instant)>,
     link_up: bool,
     stats: Stats,
 }
+
+/// Most openings kept for breakers not created yet.
+const PENDING: usize = 1024;
 
 /// The slack added to a hold so the verdict has time to travel.
 const VERDICT_SLACK: Duration = Duration::from_millis(500);
 
 impl Node {
     pub(crate) fn new(registry: Registry, config: FleetConfig, stats: Stats) -> Self {
-        Node { registry, config, breakers: HashMap::new(), link_up: false, stats }
+        Node { registry, config, pending: HashMap::new(), breakers: HashMap::new(), link_up: false, stats }
     }
 
     pub(crate) fn config(&self) -> &FleetConfig {
@@ -144,6 +150,39 @@ impl Node {
         actions
     }
 
+    /// Keeps an opening for a breaker this replica has not created yet; a verdict replaces it
+    /// (a close forgets it).
+    fn keep_pending(&mut self, m: &Message) {
+        let now = std::time::Instant::now();
+        self.pending.retain(|_, (m, at)| now.duration_since(*at) < Duration::from_millis(m.remaining_ms));
+        if m.kind == Kind::Closed {
+            self.pending.remove(&m.breaker);
+        } else if self.pending.len() < PENDING || self.pending.contains_key(&m.breaker) {
+            self.pending.insert(m.breaker.clone(), (m.clone(), now));
+        }
+    }
+
+    /// Applies the openings kept for breakers that exist now, with the wait they have left.
+    pub(crate) fn adopt_pending(&mut self) -> Vec<Action> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let now = std::time::Instant::now();
+        let ready: Vec<String> =
+            self.pending.keys().filter(|name| self.registry.get(name).is_some()).cloned().collect();
+        let mut actions = Vec::new();
+        for name in ready {
+            let Some((mut m, at)) = self.pending.remove(&name) else { continue };
+            let elapsed = u64::try_from(now.duration_since(at).as_millis()).unwrap_or(u64::MAX);
+            if elapsed < m.remaining_ms {
+                m.remaining_ms -= elapsed;
+                self.stats.count("caught_up");
+                actions.extend(self.on_message(&m));
+            }
+        }
+        actions
+    }
+
     /// After the link came back: our openings made or still running while it was down are
     /// published again with the wait they have left, and every open breaker starts a probe
     /// round with the fleet.
@@ -207,6 +246,7 @@ impl Node {
             return Vec::new();
         }
         let Some(breaker) = self.registry.get(&m.breaker) else {
+            self.keep_pending(m);
             self.stats.count("ignored_unknown_breaker");
             return Vec::new();
         };
@@ -508,6 +548,22 @@ mod tests {
         assert_eq!(db.core().probes_held_for(), None);
         s.clock.advance(secs(30));
         assert!(db.core().try_acquire().unwrap().is_probe(), "local judgement");
+    }
+
+    #[test]
+    fn a_breaker_created_after_an_opening_catches_up() {
+        let mut s = setup(FleetPolicy::Any);
+        s.node.on_message(&Message::new(Kind::Open, "late", "peer", 1, "x", 30_000, 0));
+        assert!(s.registry.get("late").is_none(), "not created by the fleet");
+        let late = s.registry.breaker("late");
+        s.node.adopt_pending();
+        assert_eq!(late.state(), State::Open);
+        assert!(late.core().try_acquire().unwrap_err().retry_after().unwrap() <= secs(30));
+        s.node.on_message(&Message::new(Kind::Open, "later", "peer", 1, "x", 30_000, 0));
+        s.node.on_message(&Message::new(Kind::Closed, "later", "peer", 2, "probes_succeeded", 0, 1));
+        let later = s.registry.breaker("later");
+        s.node.adopt_pending();
+        assert_eq!(later.state(), State::Closed, "closed before it was created");
     }
 
     #[test]

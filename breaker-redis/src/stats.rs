@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The counter of messages by outcome: `published`, `applied`, `sensitised`, `ignored_*`,
-/// `dropped` (the local queue was full), `resynced`.
+/// The counter of messages by outcome: `published`, `applied`, `sensitised`, `resynced`,
+/// `caught_up`, `lease_won`, `lease_held_elsewhere`, `verdict_fenced_off`, `dropped` (the
+/// local queue was full) and `ignored_*`.
 pub const MESSAGES: &str = "circuit_breaker_fleet_messages_total";
 /// The gauge of the fleet link: 1 up, 0 down.
 pub const LINK_UP: &str = "circuit_breaker_fleet_link_up";
