@@ -342,7 +342,11 @@ impl FleetConfig {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let duration = || parse_duration(value).map_err(|e| e.to_string());
+        let duration = || match parse_duration(value) {
+            Ok(d) if d.is_zero() => Err("must be longer than zero".to_owned()),
+            Ok(d) => Ok(d),
+            Err(e) => Err(e.to_string()),
+        };
         match key {
             "prefix" if value.is_empty() => return Err("the prefix must not be empty".into()),
             "prefix" => self.prefix = value.to_string(),
@@ -368,6 +372,45 @@ impl FleetConfig {
             }
         }
         Ok(())
+    }
+
+    /// Checks what `from_toml_str` and `apply_env_vars` check for settings made in code: no
+    /// empty prefix or instance id, no zero durations, `reconnect_min <= reconnect_max`, and
+    /// room for a message (`max_message_bytes` at least 256). [`Fleet::attach`](crate::Fleet::attach)
+    /// calls it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_redis::FleetConfig;
+    ///
+    /// assert!(FleetConfig::new("redis://x").validate().is_ok());
+    /// let errors = FleetConfig::new("redis://x").lease_ttl(Duration::ZERO).validate().unwrap_err();
+    /// assert_eq!(errors[0].source_name, "lease_ttl");
+    /// ```
+    pub fn validate(&self) -> Result<(), Vec<FleetConfigError>> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, key: &str, message: &str| {
+            if !ok {
+                errors.push(err(key, message));
+            }
+        };
+        check(!self.prefix.is_empty(), "prefix", "must not be empty");
+        check(!self.instance_id.is_empty(), "instance_id", "must not be empty");
+        for (key, d) in [
+            ("lease_ttl", self.lease_ttl),
+            ("command_timeout", self.command_timeout),
+            ("reconnect_min", self.reconnect_min),
+            ("reconnect_max", self.reconnect_max),
+        ] {
+            check(!d.is_zero(), key, "must be longer than zero");
+        }
+        check(self.reconnect_min <= self.reconnect_max, "reconnect_min", "must not exceed `reconnect_max`");
+        check(self.max_message_bytes >= 256, "max_message_bytes", "must be at least 256");
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The settings in TOML form, durations human-readable (for logs and reports).
@@ -445,6 +488,18 @@ mod tests {
             .unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].to_string().starts_with("CIRCUIT_BREAKER_FLEET__POLICY=\"most\": invalid fleet policy"));
+    }
+
+    #[test]
+    fn zero_durations_are_refused_wherever_they_come_from() {
+        let errors =
+            FleetConfig::from_toml_str("[fleet]\nurl = \"redis://x\"\ncommand_timeout = \"0s\"\n").unwrap_err();
+        assert_eq!(errors[0].source_name, "fleet.command_timeout");
+        let mut config = FleetConfig::new("redis://x");
+        config.reconnect_min = Duration::from_secs(5);
+        config.max_message_bytes = 10;
+        let errors = config.validate().unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 
     #[test]

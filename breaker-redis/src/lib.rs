@@ -74,6 +74,9 @@ pub enum FleetError {
         /// The client's complaint.
         source: redis::RedisError,
     },
+    /// A setting is out of range ([`FleetConfig::validate`]).
+    #[error("invalid fleet settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<FleetConfigError>),
     /// Not called inside a Tokio runtime.
     #[error("`Fleet::attach` must be called inside a Tokio runtime")]
     NoRuntime,
@@ -97,11 +100,13 @@ impl fmt::Debug for Fleet {
 impl Fleet {
     /// Links `registry` to the fleet described by `config` and returns at once: the
     /// connection is made in the background, and until it is up every breaker judges
-    /// locally. Must be called inside a Tokio runtime.
+    /// locally. Must be called inside a Tokio runtime; fails on settings out of range
+    /// ([`FleetConfig::validate`]) or a URL the client refuses.
     ///
     /// Follows the registry's transitions ([`Registry::on_transition`], which costs calls
     /// nothing); the callback only queues a state change for the link task, without waiting.
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
+        config.validate().map_err(FleetError::Config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let client = redis::Client::open(config.url.as_str())
             .map_err(|source| FleetError::Url { url: config::redact(&config.url), source })?;
