@@ -50,11 +50,15 @@ pub enum Event {
 }
 
 type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
+type TransitionCallback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// Fans events out to callbacks and channel subscribers of one registry.
 pub(crate) struct Hub {
     /// Replaced whole on registration, so publishing takes a snapshot without allocating.
     callbacks: RwLock<Arc<[Callback]>>,
+    /// Transitions only ([`Registry::on_transition`](crate::Registry::on_transition)): they do
+    /// not turn on per-call rejection events.
+    transitions: RwLock<Arc<[TransitionCallback]>>,
     sender: broadcast::Sender<Event>,
     /// Rejections are per call: only build and send them when someone listens.
     listening: AtomicBool,
@@ -74,6 +78,7 @@ impl Hub {
     pub(crate) fn new() -> Self {
         Hub {
             callbacks: RwLock::new(Arc::from([])),
+            transitions: RwLock::new(Arc::from([])),
             sender: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
             registry: OnceLock::new(),
@@ -86,6 +91,18 @@ impl Hub {
         *callbacks = callbacks.iter().cloned().chain(std::iter::once(f)).collect();
         drop(callbacks);
         self.listening.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn on_transition(&self, f: TransitionCallback) {
+        let mut transitions = write(&self.transitions);
+        *transitions = transitions.iter().cloned().chain(std::iter::once(f)).collect();
+    }
+
+    fn publish_transition(&self, t: &Transition) {
+        let transitions = Arc::clone(&read(&self.transitions));
+        for callback in transitions.iter() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(t)));
+        }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -137,6 +154,7 @@ impl Listener for RuntimeListener {
             _ => None,
         };
         log_transition(t, self.open_level, open_for);
+        self.hub.publish_transition(t);
         self.hub.publish(Event::Transition(t.clone()));
         if let Some(inner) = self.hub.registry.get().and_then(Weak::upgrade) {
             crate::Registry { inner }.update_degradation();
@@ -252,6 +270,30 @@ impl fmt::Display for Event {
     }
 }
 
+impl crate::Registry {
+    /// Calls `f` with every state change of every breaker in this registry, and nothing else:
+    /// unlike [`on_event`](Self::on_event), it does not turn on the per-call
+    /// [`Event::Rejected`], so it costs calls nothing. Made for crates above the runtime that
+    /// follow breakers (a fleet link, say). Runs like `on_event`'s callbacks: outside every
+    /// lock, one breaker's transitions in order, on the thread that caused them; a panic is
+    /// caught.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use breaker_runtime::{Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// registry.on_transition(move |t| sink.lock().unwrap().push(t.to));
+    /// registry.breaker("db").force_open();
+    /// assert_eq!(*seen.lock().unwrap(), [State::ForcedOpen]);
+    /// ```
+    pub fn on_transition(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
+        self.inner.hub.on_transition(Arc::new(f));
+    }
+}
+
 #[cfg(test)]
 mod display_tests {
     use super::Event;
@@ -262,10 +304,36 @@ mod display_tests {
         assert_eq!(changed.to_string(), "circuit breaker configuration reloaded; changed: `db`, `search`");
         let none = Event::ConfigReloaded(Vec::new());
         assert_eq!(none.to_string(), "circuit breaker configuration reloaded; no breaker changed");
+        #[cfg(feature = "toml")]
         let refused = crate::sources::from_toml_str("[db]\nwait = \"10 sec\"\n", "breakers.toml").unwrap_err();
-        let line = Event::ConfigReloadFailed(refused).to_string();
-        assert!(line.starts_with("circuit breaker configuration reload refused: "), "{line}");
-        assert!(line.contains("db.wait"), "{line}");
-        assert!(!line.contains('\n'), "{line}");
+        #[cfg(feature = "toml")]
+        {
+            let line = Event::ConfigReloadFailed(refused).to_string();
+            assert!(line.starts_with("circuit breaker configuration reload refused: "), "{line}");
+            assert!(line.contains("db.wait"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn transition_callbacks_do_not_switch_on_rejection_events() {
+        let registry = crate::Registry::new();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let count = heard.clone();
+        registry.on_transition(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let breaker = registry.breaker("db");
+        breaker.force_open();
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert_eq!(heard.load(Ordering::Relaxed), 1);
+        assert!(!registry.inner.hub.listening(), "rejections are not built for a transition callback");
     }
 }

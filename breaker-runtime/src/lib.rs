@@ -143,8 +143,9 @@ pub use reload::{ConfigWatch, Reloaded};
 pub use retry::Retry;
 
 pub use breaker_core::{
-    testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, ManualOp, Name, Outcome, Reason,
-    RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
+    parse, testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, FleetCause, InstanceId,
+    ManualOp, Name, Outcome, Reason, RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition,
+    WindowKind,
 };
 
 #[doc = include_str!("circuit_breaker.md")]

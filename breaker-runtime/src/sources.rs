@@ -376,6 +376,9 @@ where
             }
             continue;
         }
+        if rest.starts_with("FLEET__") {
+            continue; // fleet settings: read by `breaker-redis`
+        }
         if let Some(queue) = rest.strip_prefix("QUEUE__") {
             let Some((name, field)) = queue.rsplit_once("__") else {
                 errors.push(problem(format!("expected `{ENV_PREFIX}QUEUE__<NAME>__<KEY>`")));

@@ -51,6 +51,9 @@ pub fn from_toml_str(text: &str, source: &str) -> Result<SourceConfig, SourceErr
             });
             continue;
         };
+        if section == "fleet" {
+            continue; // fleet settings: read by `breaker-redis` from the same file
+        }
         if section == "queues" {
             read_queues(text, fields, &mut config, &mut errors);
             continue;
