@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
+use breaker_runtime::ManualOp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AdminError;
@@ -63,12 +64,14 @@ pub(crate) async fn set_state(
     let breaker = admin.registry.get(&name).ok_or_else(|| AdminError::UnknownBreaker(name.clone()))?;
     let wanted: SetState = serde_json::from_slice(&body).map_err(|e| AdminError::BadBody(e.to_string()))?;
     let from = breaker.state();
-    match wanted.state {
-        Wanted::ForcedOpen => breaker.force_open(),
-        Wanted::Closed => breaker.reset(),
-        Wanted::Disabled => breaker.disable(),
-        Wanted::MetricsOnly => breaker.metrics_only(),
-    }
+    let op = match wanted.state {
+        Wanted::ForcedOpen => ManualOp::ForceOpen,
+        Wanted::Closed => ManualOp::Reset,
+        Wanted::Disabled => ManualOp::Disable,
+        Wanted::MetricsOnly => ManualOp::MetricsOnly,
+    };
+    // Through the registry, so `on_event` callbacks and subscribers hear the origin too.
+    admin.registry.manual_change(breaker.name(), op, ORIGIN);
     let to = breaker.state();
     tracing::info!(
         breaker = %name,

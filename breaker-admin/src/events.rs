@@ -161,6 +161,9 @@ impl Feed {
             Event::ConfigReloadFailed(errors) => {
                 self.ready.push_back(event("config_reload_failed", &json!({ "errors": errors.to_string() })))
             }
+            Event::DegradationChanged { from, to } => {
+                self.ready.push_back(event("degradation", &json!({ "from": from.as_str(), "to": to.as_str() })))
+            }
             _ => {} // kinds added later: not streamed until the dashboard knows them
         }
     }

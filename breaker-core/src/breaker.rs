@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::clock::{nanos, ClockSource};
 use crate::config::{Config, WindowKind};
-use crate::event::{Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
+use crate::event::{FleetCause, InstanceId, Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
 use crate::state::{State, Word};
 use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
@@ -150,6 +150,11 @@ struct Inner {
     rng: u64,
     /// Metrics-only mode: a threshold is currently exceeded (report once per crossing).
     exceeded: bool,
+    /// Closed and told by the fleet that the breaker is open elsewhere: until when, and by
+    /// whom. The next failure opens, the next success clears it ([`CircuitBreaker::sensitise`]).
+    sensitised: Option<(u64, InstanceId)>,
+    /// The wait of the next opening when the fleet chose it ([`CircuitBreaker::adopt_open`]).
+    wait_override: Option<u64>,
 }
 
 /// A circuit breaker: admits calls, records their outcomes, and opens when the dependency
@@ -185,6 +190,9 @@ pub struct CircuitBreaker {
     /// Slow-call duration in nanoseconds, 0 when slow-call detection is off.
     slow_nanos: AtomicU64,
     half_open_permits: AtomicU32,
+    /// While open with the wait passed: no probe before this clock reading, the fleet probes
+    /// elsewhere ([`CircuitBreaker::hold_probes`]). 0: probe locally as usual.
+    probe_gate: AtomicU64,
     /// 1 when outcomes need the clock (time window).
     timed_window: AtomicU32,
     inner: Mutex<Inner>,
@@ -216,6 +224,7 @@ impl CircuitBreaker {
             dirty: AtomicU32::new(1),
             slow_nanos: AtomicU64::new(0),
             half_open_permits: AtomicU32::new(0),
+            probe_gate: AtomicU64::new(0),
             timed_window: AtomicU32::new(0),
             inner: Mutex::new(Inner {
                 window: Window::new(config.window()),
@@ -225,6 +234,8 @@ impl CircuitBreaker {
                 reopens: 0,
                 rng,
                 exceeded: false,
+                sensitised: None,
+                wait_override: None,
             }),
             name,
             clock: ClockSource::System,
@@ -435,8 +446,14 @@ impl CircuitBreaker {
                 State::Open => match self.until_passed(self.deadline.load(Ordering::Acquire)) {
                     // Never promise more than the configured wait.
                     Err(left) => return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(left)))),
-                    // The wait has passed: the first caller moves the breaker to half-open.
-                    Ok(now) => self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now),
+                    // The wait has passed: the first caller moves the breaker to half-open, unless
+                    // another replica of the fleet holds the probe budget.
+                    Ok(now) => match self.probe_gate.load(Ordering::Acquire) {
+                        gate if now < gate => {
+                            return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(gate - now))))
+                        }
+                        _ => self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now),
+                    },
                 },
                 State::HalfOpen => {
                     let permits = self.half_open_permits.load(Ordering::Relaxed);
@@ -550,11 +567,30 @@ impl CircuitBreaker {
             } else {
                 inner.consecutive_failures = 0;
             }
-            let event = self.evaluate(&mut inner, word, now);
+            let event = match self.sensitised_verdict(&mut inner, word, failed) {
+                Some(event) => Some(event),
+                None => self.evaluate(&mut inner, word, now),
+            };
             self.update_dirty(&inner);
             self.post(event)
         };
         self.deliver(posted);
+    }
+
+    /// A sensitised closed breaker: the first failure opens it until the fleet's open ends, the
+    /// first success (or the end of the fleet's open) clears the sensitisation.
+    fn sensitised_verdict(&self, inner: &mut Inner, word: Word, failed: bool) -> Option<Event> {
+        let (until, instance) = inner.sensitised.take()?;
+        if word.state() != State::Closed || !failed {
+            return None;
+        }
+        let now = self.clock.now_nanos();
+        if now >= until {
+            return None;
+        }
+        inner.wait_override = Some(until - now);
+        let reason = Reason::Fleet { cause: FleetCause::Sensitised, instance };
+        Some(Event::Transition(self.transition(inner, word, State::Open, reason, now)))
     }
 
     /// After recording in closed or metrics-only: opens the breaker, or reports the crossing.
@@ -641,7 +677,10 @@ impl CircuitBreaker {
                 if from == State::HalfOpen {
                     inner.reopens = inner.reopens.saturating_add(1);
                 }
-                let wait = self.jittered_wait(inner);
+                let wait = match inner.wait_override.take() {
+                    Some(wait) => wait.max(1),
+                    None => self.jittered_wait(inner),
+                };
                 self.deadline.store(now.saturating_add(wait), Ordering::Release);
             }
             State::HalfOpen => {
@@ -651,6 +690,10 @@ impl CircuitBreaker {
             State::ForcedOpen | State::Disabled => {}
         }
         inner.probe_successes = 0;
+        inner.sensitised = None;
+        inner.wait_override = None;
+        // A gate belongs to one open period: whoever holds probes sets it again after an opening.
+        self.probe_gate.store(0, Ordering::Release);
         if matches!(to, State::Closed | State::MetricsOnly) {
             inner.consecutive_failures = 0;
         }
@@ -689,7 +732,8 @@ impl CircuitBreaker {
     }
 
     fn update_dirty(&self, inner: &Inner) {
-        let clean = inner.consecutive_failures == 0 && inner.window.is_clean();
+        // Sensitised: the next success must take the lock to clear it.
+        let clean = inner.consecutive_failures == 0 && inner.window.is_clean() && inner.sensitised.is_none();
         self.dirty.store(u32::from(!clean), Ordering::Release);
     }
 
@@ -805,6 +849,158 @@ impl CircuitBreaker {
         }
         inner.config = config;
         self.mirror_config(&inner);
+    }
+
+    /// Sensitises a closed breaker for `remaining`, because another replica of the fleet
+    /// (`instance`) reports it open. Until then the next failure opens this breaker at once,
+    /// for what is left of `remaining` (reason [`Reason::Fleet`], [`FleetCause::Sensitised`]),
+    /// and the next success clears the sensitisation: a replica whose own network is broken
+    /// cannot open the breaker of a healthy fleet. Returns false, changing nothing, unless the
+    /// breaker is closed. A later call keeps whichever sensitisation ends last.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::{CircuitBreaker, Config, FleetCause, InstanceId, Reason, State};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::builder().minimum_calls(20).build().unwrap());
+    /// assert!(breaker.sensitise(Duration::from_secs(30), InstanceId::new("replica-2")));
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), State::Open, "one failure was enough");
+    /// ```
+    pub fn sensitise(&self, remaining: Duration, instance: InstanceId) -> bool {
+        let now = self.clock.now_nanos();
+        let mut inner = lock(&self.inner);
+        if self.state() != State::Closed {
+            return false;
+        }
+        let until = now.saturating_add(nanos(remaining));
+        inner.sensitised = match inner.sensitised {
+            Some((later, by)) if later >= until => Some((later, by)),
+            _ => Some((until, instance)),
+        };
+        self.update_dirty(&inner);
+        true
+    }
+
+    /// How much longer this breaker stays [`sensitise`](Self::sensitise)d, `None` when it is
+    /// not.
+    pub fn sensitised_for(&self) -> Option<Duration> {
+        let now = self.clock.now_nanos();
+        let inner = lock(&self.inner);
+        inner.sensitised.and_then(|(until, _)| (until > now).then(|| Duration::from_nanos(until - now)))
+    }
+
+    /// Opens the breaker because the fleet did: `instance` opened it ([`FleetCause::Opened`])
+    /// or its probe failed ([`FleetCause::ProbeFailed`]), and its wait has `remaining` left.
+    /// A duration, not a wall-clock time, so hosts' clocks need not agree.
+    ///
+    /// From closed or half-open this is a transition like a local opening, with reason
+    /// [`Reason::Fleet`] and a wait of `remaining`; the backoff grows as for a local reopen.
+    /// Already open, the wait is extended to `remaining` if that ends later, and nothing is
+    /// reported. Manual states are kept. True when the breaker moved to open.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::{CircuitBreaker, Config, FleetCause, InstanceId, State};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// assert!(breaker.adopt_open(Duration::from_secs(20), InstanceId::new("replica-2"), FleetCause::Opened));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// assert!(breaker.try_acquire().unwrap_err().retry_after().unwrap() <= Duration::from_secs(20));
+    /// ```
+    pub fn adopt_open(&self, remaining: Duration, instance: InstanceId, cause: FleetCause) -> bool {
+        let now = self.clock.now_nanos();
+        let wait = nanos(remaining).max(1);
+        let posted = {
+            let mut inner = lock(&self.inner);
+            let word = Word(self.word.load(Ordering::Acquire));
+            match word.state() {
+                State::Closed | State::HalfOpen => {
+                    inner.wait_override = Some(wait);
+                    let event = self.transition(&mut inner, word, State::Open, Reason::Fleet { cause, instance }, now);
+                    self.post(Some(event))
+                }
+                State::Open => {
+                    self.deadline.fetch_max(now.saturating_add(wait), Ordering::AcqRel);
+                    return false;
+                }
+                State::ForcedOpen | State::Disabled | State::MetricsOnly => return false,
+            }
+        };
+        self.deliver(posted);
+        true
+    }
+
+    /// Closes an open or half-open breaker because the fleet's probes, on `instance`,
+    /// succeeded ([`FleetCause::ProbesSucceeded`]): the window is emptied and the backoff
+    /// reset, as for a local close. True when the breaker closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::{CircuitBreaker, Config, FleetCause, InstanceId, State};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// breaker.adopt_open(Duration::from_secs(20), InstanceId::new("a"), FleetCause::Opened);
+    /// assert!(breaker.adopt_close(InstanceId::new("a")));
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn adopt_close(&self, instance: InstanceId) -> bool {
+        let now = self.clock.now_nanos();
+        let posted = {
+            let mut inner = lock(&self.inner);
+            let word = Word(self.word.load(Ordering::Acquire));
+            if !matches!(word.state(), State::Open | State::HalfOpen) {
+                return false;
+            }
+            let reason = Reason::Fleet { cause: FleetCause::ProbesSucceeded, instance };
+            let event = self.transition(&mut inner, word, State::Closed, reason, now);
+            self.post(Some(event))
+        };
+        self.deliver(posted);
+        true
+    }
+
+    /// Holds this replica's probes for up to `verdict_within`, because another replica holds
+    /// the fleet's probe budget: while the breaker is open and its wait has passed, calls are
+    /// rejected with a `retry_after` of the time left on the hold, instead of probing.
+    ///
+    /// The hold ends at the next transition (the fleet's verdict, applied with
+    /// [`adopt_close`](Self::adopt_close) or [`adopt_open`](Self::adopt_open)), at
+    /// [`release_probes`](Self::release_probes), or when `verdict_within` has passed: then
+    /// this replica probes itself, so a fleet link that died cannot wedge the breaker open.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::testing::ManualClock;
+    /// use breaker_core::{CircuitBreaker, Config, FleetCause, InstanceId, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::new("db", Config::default()).with_clock(clock.clone());
+    /// breaker.adopt_open(Duration::from_secs(5), InstanceId::new("a"), FleetCause::Opened);
+    /// breaker.hold_probes(Duration::from_secs(7));
+    /// clock.advance(Duration::from_secs(5));
+    /// let rejected = breaker.try_acquire().unwrap_err();
+    /// assert_eq!(rejected.retry_after(), Some(Duration::from_secs(2)), "until the verdict is due");
+    /// breaker.release_probes();
+    /// assert!(breaker.try_acquire().unwrap().is_probe());
+    /// ```
+    pub fn hold_probes(&self, verdict_within: Duration) {
+        let until = self.clock.now_nanos().saturating_add(nanos(verdict_within));
+        self.probe_gate.store(until, Ordering::Release);
+    }
+
+    /// Ends a [`hold_probes`](Self::hold_probes): this replica holds the fleet's probe budget
+    /// (or the fleet link is down), so its next call after the wait probes.
+    pub fn release_probes(&self) {
+        self.probe_gate.store(0, Ordering::Release);
+    }
+
+    /// How much longer probes are held ([`hold_probes`](Self::hold_probes)), `None` when they
+    /// are not.
+    pub fn probes_held_for(&self) -> Option<Duration> {
+        let gate = self.probe_gate.load(Ordering::Acquire);
+        let now = self.clock.now_nanos();
+        (gate > now).then(|| Duration::from_nanos(gate - now))
     }
 
     /// A consistent view of the breaker now.

@@ -194,6 +194,16 @@ pub enum Reason {
     HalfOpenTimeout,
     /// A manual operation.
     Manual(ManualOp),
+    /// Another replica of the fleet decided (see `breaker-redis`): the change was applied from
+    /// outside through [`adopt_open`](crate::CircuitBreaker::adopt_open),
+    /// [`adopt_close`](crate::CircuitBreaker::adopt_close) or a
+    /// [`sensitise`](crate::CircuitBreaker::sensitise)d breaker's first failure.
+    Fleet {
+        /// What the fleet decided.
+        cause: FleetCause,
+        /// The replica whose judgement it was.
+        instance: InstanceId,
+    },
 }
 
 impl Reason {
@@ -211,6 +221,7 @@ impl Reason {
             Reason::Manual(ManualOp::Disable) => "disable",
             Reason::Manual(ManualOp::MetricsOnly) => "metrics_only",
             Reason::Manual(ManualOp::Reset) => "reset",
+            Reason::Fleet { cause, .. } => cause.as_str(),
         }
     }
 
@@ -238,8 +249,94 @@ impl fmt::Display for Reason {
             Reason::SlowCallRate { rate, threshold } => {
                 write!(f, "slow-call rate {:.1}% (threshold {:.1}%)", rate * 100.0, threshold * 100.0)
             }
+            Reason::Fleet { cause, instance } => match cause {
+                FleetCause::Opened => write!(f, "opened by fleet instance `{instance}`"),
+                FleetCause::Sensitised => {
+                    write!(f, "first failure while fleet instance `{instance}` reports the breaker open")
+                }
+                FleetCause::ProbesSucceeded => write!(f, "probes on fleet instance `{instance}` succeeded"),
+                FleetCause::ProbeFailed => write!(f, "a probe on fleet instance `{instance}` failed"),
+            },
             other => f.write_str(other.as_str()),
         }
+    }
+}
+
+/// What another replica of the fleet decided, in a [`Reason::Fleet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetCause {
+    /// Another replica opened; this one adopted the open with the remaining wait.
+    Opened,
+    /// This replica was sensitised by another's open, and its first failure opened it.
+    Sensitised,
+    /// The fleet's probe (on another replica) succeeded: closed fleet-wide.
+    ProbesSucceeded,
+    /// The fleet's probe (on another replica) failed: reopened fleet-wide with the shared backoff.
+    ProbeFailed,
+}
+
+impl FleetCause {
+    /// A short snake_case label for metrics: `fleet_opened`, `fleet_sensitised`,
+    /// `fleet_probes_succeeded`, `fleet_probe_failed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FleetCause::Opened => "fleet_opened",
+            FleetCause::Sensitised => "fleet_sensitised",
+            FleetCause::ProbesSucceeded => "fleet_probes_succeeded",
+            FleetCause::ProbeFailed => "fleet_probe_failed",
+        }
+    }
+}
+
+/// The id of one replica in a fleet, as carried in [`Reason::Fleet`]: a short string stored
+/// inline so that [`Reason`] stays `Copy`. Longer ids are cut at a character boundary to
+/// [`InstanceId::MAX_LEN`] bytes.
+///
+/// ```
+/// use breaker_core::InstanceId;
+///
+/// let id = InstanceId::new("checkout-7f9c-2");
+/// assert_eq!(id.as_str(), "checkout-7f9c-2");
+/// assert_eq!(InstanceId::new(&"é".repeat(40)).as_str().len(), 46, "cut at a char boundary");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstanceId {
+    len: u8,
+    bytes: [u8; InstanceId::MAX_LEN],
+}
+
+impl InstanceId {
+    /// The longest id kept, in bytes.
+    pub const MAX_LEN: usize = 47;
+
+    /// The id `id`, cut to [`MAX_LEN`](Self::MAX_LEN) bytes at a character boundary.
+    pub fn new(id: &str) -> Self {
+        let mut end = id.len().min(Self::MAX_LEN);
+        while !id.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..end].copy_from_slice(&id.as_bytes()[..end]);
+        #[allow(clippy::cast_possible_truncation)] // at most MAX_LEN
+        InstanceId { len: end as u8, bytes }
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut at a character boundary, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 

@@ -72,5 +72,5 @@ pub use config::{
     check_timeout, Config, ConfigBuilder, ConfigError, FieldError, SlowCalls, WindowKind, KEYS, MAX_COUNT_WINDOW,
     MAX_DURATION, MAX_HALF_OPEN_PERMITS, MAX_TIME_WINDOW, MIN_WAIT,
 };
-pub use event::{Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
+pub use event::{FleetCause, InstanceId, Listener, ManualOp, Name, Reason, Snapshot, ThresholdExceeded, Transition};
 pub use state::State;

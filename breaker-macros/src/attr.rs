@@ -20,6 +20,10 @@ use breaker_core::ConfigBuilder;
 /// The arguments that are not breaker configuration, in the order error messages list them.
 const ARGS: &[&str] = &["name", "fallback", "fallback_on", "registry", "timeout", "retry", "failure_if", "crate"];
 
+/// The flags that only have a meaning on an `impl` block (`per_method`) or on a method inside
+/// one (`skip`).
+const BLOCK_FLAGS: &[&str] = &["per_method", "skip"];
+
 /// The arguments of `retry(...)`.
 const RETRY_ARGS: &[&str] = &["attempts", "backoff"];
 
@@ -55,8 +59,19 @@ pub(crate) struct ConfigValue {
     pub(crate) tokens: TokenStream,
 }
 
+/// Where a `#[circuit_breaker(...)]` is written, which decides the arguments it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// On a function or method of its own.
+    Function,
+    /// On an `impl` block.
+    Block,
+    /// On a method inside an `impl` block that carries the attribute, read by that one.
+    Method,
+}
+
 /// Everything `#[circuit_breaker(...)]` was given.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) fallback: Option<ExprPath>,
@@ -69,6 +84,12 @@ pub(crate) struct Args {
     pub(crate) config: Vec<ConfigValue>,
     /// `config`, parsed by the runtime's own builder (cross-field checks run in `validate.rs`).
     pub(crate) builder: ConfigBuilder,
+    /// `per_method` (on an `impl` block): each method gets a breaker of its own.
+    pub(crate) per_method: Option<Span>,
+    /// `skip` (on a method inside an `impl` block): the method is left alone.
+    pub(crate) skip: Option<Span>,
+    /// Every key given, with the span of its keyword, in the order written.
+    pub(crate) keys: Vec<Spanned<&'static str>>,
 }
 
 /// Collects errors, each on its own token.
@@ -151,8 +172,13 @@ impl Parse for RawArgs {
 }
 
 impl RawArgs {
-    /// Interprets every entry, collecting errors in `errors`.
+    /// Interprets every entry of an attribute on a function, collecting errors in `errors`.
     pub(crate) fn into_args(self, errors: &mut Errors) -> Args {
+        self.into_args_at(Place::Function, errors)
+    }
+
+    /// Interprets every entry of an attribute written at `place`, collecting errors in `errors`.
+    pub(crate) fn into_args_at(self, place: Place, errors: &mut Errors) -> Args {
         let mut args = Args::default();
         let mut seen: Vec<&'static str> = Vec::new();
         for entry in self.0 {
@@ -161,11 +187,16 @@ impl RawArgs {
                 errors.at(entry.key.span(), format_args!("duplicate `circuit_breaker` argument `{text}`"));
                 continue;
             }
-            let Some(key) = all_keys().find(|k| *k == text) else {
-                errors.at(entry.key.span(), unknown("circuit_breaker", &text, all_keys()));
+            let Some(key) = all_keys().chain(BLOCK_FLAGS.iter().copied()).find(|k| *k == text) else {
+                errors.at(entry.key.span(), unknown("circuit_breaker", &text, keys_at(place)));
                 continue;
             };
             seen.push(key);
+            if let Some(message) = misplaced(key, place) {
+                errors.at(entry.key.span(), message);
+                continue;
+            }
+            args.keys.push(Spanned { value: key, span: entry.key.span() });
             if let Err(e) = interpret(&mut args, key, entry) {
                 errors.push(e);
             }
@@ -176,6 +207,35 @@ impl RawArgs {
 
 fn all_keys() -> impl Iterator<Item = &'static str> + Clone {
     ARGS.iter().chain(breaker_core::KEYS).copied()
+}
+
+/// The keys an attribute at `place` takes, in the order error messages list them.
+fn keys_at(place: Place) -> impl Iterator<Item = &'static str> + Clone {
+    let extra: &'static [&'static str] = match place {
+        Place::Function => &[],
+        Place::Block => &["per_method"],
+        Place::Method => &["skip"],
+    };
+    all_keys().filter(move |k| misplaced(k, place).is_none()).chain(extra.iter().copied())
+}
+
+/// Why `key`, valid elsewhere, is not taken at `place`.
+fn misplaced(key: &str, place: Place) -> Option<&'static str> {
+    match (key, place) {
+        ("fallback" | "fallback_on", Place::Block) => Some(
+            "`fallback` and `fallback_on` go on a method, not on the `impl` block: a fallback takes its method's arguments and returns its type; write `#[circuit_breaker(fallback = ...)]` on the method inside the block",
+        ),
+        ("skip", Place::Block) => {
+            Some("`skip` goes on a method inside the `impl` block, to leave that method unprotected: `#[circuit_breaker(skip)]`")
+        }
+        ("skip", Place::Function) => Some(
+            "`skip` only has a meaning on a method inside an `impl` block that carries `#[circuit_breaker]`; to leave this function unprotected, remove the attribute",
+        ),
+        ("per_method", Place::Function | Place::Method) => Some(
+            "`per_method` goes on the `impl` block's `#[circuit_breaker]`, where it gives each method a breaker of its own; to give one method its own breaker, give it its own `name = \"...\"`",
+        ),
+        _ => None,
+    }
 }
 
 /// "unknown `circuit_breaker` argument `nmae`; did you mean `name`? expected one of ..."
@@ -216,6 +276,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 fn interpret(args: &mut Args, key: &'static str, entry: Entry) -> syn::Result<()> {
     let key_span = entry.key.span();
+    if key == "skip" || key == "per_method" {
+        return match entry.value {
+            EntryValue::Missing => {
+                *if key == "skip" { &mut args.skip } else { &mut args.per_method } = Some(key_span);
+                Ok(())
+            }
+            EntryValue::Expr(e) => {
+                Err(syn::Error::new(e.span(), format_args!("`{key}` takes no value: write `{key}` on its own")))
+            }
+            EntryValue::List(_, span) => {
+                Err(syn::Error::new(span, format_args!("`{key}` takes no value: write `{key}` on its own")))
+            }
+        };
+    }
     if key == "retry" {
         return match entry.value {
             EntryValue::List(list, _) => {

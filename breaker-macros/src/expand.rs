@@ -69,18 +69,26 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
     // Without `name`, the runtime derives it from the `type_name` of an item nested here, the
     // only place that spells the impl's `Self` type and trait (see `CallSite::unnamed`).
     let path_fn = format_ident!("__breaker_path", span = here);
-    let (path_item, constructor, name_args) = match &args.name {
-        Some(name) => (TokenStream::new(), quote!(new), quote!(#name,)),
-        None => (
+    let path_item = quote! {
+        fn #path_fn() -> &'static str {
+            #private::type_name_of_val(&#path_fn)
+        }
+    };
+    let (path_item, constructor, name_args) = match (&args.name, &function.site.shared_default) {
+        (Some(name), _) => (TokenStream::new(), quote!(new), quote!(#name,)),
+        (None, None) => (path_item, quote!(unnamed), quote!(::core::module_path!(), #unraw, #path_fn,)),
+        // Every method of the block names the block's site (the attribute's line), so the
+        // registry sees one site for the shared default name, not one per method.
+        (None, Some(block)) => (
+            path_item,
+            quote!(shared),
             quote! {
-                fn #path_fn() -> &'static str {
-                    #private::type_name_of_val(&#path_fn)
-                }
+                ::core::module_path!(), #unraw, #path_fn,
+                ::core::concat!(::core::module_path!(), "::", #block, " (", ::core::file!(), ":", ::core::line!(), ")"),
             },
-            quote!(unnamed),
-            quote!(::core::module_path!(), #unraw, #path_fn,),
         ),
     };
+    let line = quote_spanned!(function.site.line=> ::core::line!());
     let config = args.config.iter().map(|c| {
         let (key, text) = (c.key, &c.text);
         quote!((#key, #text))
@@ -202,7 +210,24 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
             let wildcards = if is_async { quote!(_, _, _) } else { quote!(_, _) };
             let checked = all_at(path.span(), quote!(#check::<_, #ret, #wildcards>), path.to_token_stream());
             let fallback_call = respan(quote!(#checked.call(((#(#fallback_args,)*), #error))), path.span());
-            let run = all_at(path.span(), quote!(#helper), quote!(&#breaker, #error, |#error| #fallback_call));
+            let run = if is_async && args.timeout.is_some() && !names_no_type(ret) {
+                // Bounded by the site's timeout when the error type can report one (picked at
+                // compile time, so other error types compile as before, unbounded).
+                let private = respan(private.clone(), path.span());
+                let converter = quote_spanned! {path.span()=> {
+                    // Both traits in scope, one is picked: the other is always unused.
+                    #[allow(unused_imports)]
+                    use #private::{TimeoutNone as _, TimeoutViaFrom as _};
+                    (&&#private::Timeouts::<#ret>::new()).converter()
+                }};
+                all_at(
+                    path.span(),
+                    quote!(fallback_within),
+                    quote!(&#breaker, &#options, #converter, #error, |#error| #fallback_call),
+                )
+            } else {
+                all_at(path.span(), quote!(#helper), quote!(&#breaker, #error, |#error| #fallback_call))
+            };
             let run = if is_async { quote_spanned!(path.span()=> #run.await) } else { run };
             quote! {
                 match #split {
@@ -217,7 +242,7 @@ fn generate(args: &Args, function: &Function, body: &[Stmt], private: &TokenStre
         #path_item
         static #site: #private::CallSite = #private::CallSite::#constructor(
             #name_args
-            ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", ::core::line!(), ")"),
+            ::core::concat!(::core::module_path!(), "::", #fn_name, " (", ::core::file!(), ":", #line, ")"),
             &[#(#config),*],
         );
         const #options: #private::Options = #private::Options {
@@ -270,4 +295,21 @@ fn duration(private: &TokenStream, d: std::time::Duration) -> TokenStream {
     let secs = Literal::u64_unsuffixed(d.as_secs());
     let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
     quote!(#private::Duration::new(#secs, #nanos))
+}
+
+/// True when `ty` holds an inferred part (`_`, where an `impl Trait` was erased): such a type
+/// cannot be named for the fallback's timeout conversion.
+fn names_no_type(ty: &syn::Type) -> bool {
+    struct Finds(bool);
+    impl syn::visit_mut::VisitMut for Finds {
+        fn visit_type_mut(&mut self, ty: &mut syn::Type) {
+            if matches!(ty, syn::Type::Infer(_)) {
+                self.0 = true;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut finds = Finds(false);
+    syn::visit_mut::VisitMut::visit_type_mut(&mut finds, &mut ty.clone());
+    finds.0
 }

@@ -4,6 +4,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod attr;
+mod block;
 mod expand;
 mod validate;
 
@@ -16,8 +17,17 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(args.into(), item.into()).into()
 }
 
-/// Parses, validates and expands; on any error, emits the errors and the original item.
+/// Parses, validates and expands a function or an `impl` block; on any error, emits the
+/// errors and the original item.
 fn entry(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    match syn::parse2::<syn::ItemImpl>(item.clone()) {
+        Ok(block) => block::entry(args, block),
+        Err(_) => function(args, item),
+    }
+}
+
+/// The attribute on a function or method of its own.
+fn function(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = attr::Errors::default();
     let args = match syn::parse2::<attr::RawArgs>(args) {
         Ok(raw) => raw.into_args(&mut errors),
@@ -35,7 +45,7 @@ fn entry(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc
                     semi.span,
                     "`#[circuit_breaker]` needs a function body, and this trait method declaration has none; put the attribute on the method in each `impl` of the trait, or on a method with a default body",
                 ),
-                _ => syn::Error::new(e.span(), "`#[circuit_breaker]` goes on a function or method"),
+                _ => syn::Error::new(e.span(), "`#[circuit_breaker]` goes on a function, a method or an `impl` block"),
             };
             return with_errors(item, error);
         }
@@ -72,6 +82,25 @@ mod tests {
         assert!(!out.contains("breaker_runtime"), "{out}");
         assert!(out.contains("cb :: __private"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn a_method_of_a_block_expands_exactly_as_the_method_form() {
+        let method = quote!(
+            async fn get(&self, id: u32) -> Result<u32, E> {
+                Ok(id)
+            }
+        );
+        let alone = super::entry(quote!(name = "bcs", timeout = "1s", retry(attempts = 2)), method.clone());
+        let block = super::entry(
+            quote!(name = "bcs", timeout = "1s"),
+            quote!(impl C {
+                #[circuit_breaker(retry(attempts = 2))]
+                #method
+            }),
+        );
+        assert_eq!(block.to_string(), quote!(impl C { #alone }).to_string());
+        assert!(!block.to_string().contains("compile_error"), "{block}");
     }
 
     #[test]

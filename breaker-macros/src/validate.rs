@@ -51,16 +51,45 @@ pub(crate) struct Function {
     pub(crate) ret: Type,
     pub(crate) params: Vec<Param>,
     pub(crate) ident: syn::Ident,
+    /// Where the call site's facts come from.
+    pub(crate) site: Site,
+}
+
+/// What the call site records about where it is, beyond the function itself.
+pub(crate) struct Site {
+    /// The token `line!()` is spelled on: the attribute for the method form, the method's name
+    /// inside an `impl` block (whose attribute is on the block).
+    pub(crate) line: Span,
+    /// Inside an `impl` block without `name` and without `per_method`: every method shares one
+    /// breaker named after the block's type (and trait); this is the block's description for
+    /// the registry's report of sites sharing a default name.
+    pub(crate) shared_default: Option<String>,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site { line: Span::call_site(), shared_default: None }
+    }
 }
 
 /// Checks the arguments against each other and against `item`. Returns the function's
 /// description when it can be protected at all; errors go to `errors`.
 pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Option<Function> {
     check_config(args, errors);
+    check_fallback_on(args, errors);
+    validate_function(args, item, errors)
+}
+
+/// `fallback_on` needs a `fallback`.
+pub(crate) fn check_fallback_on(args: &Args, errors: &mut Errors) {
     if let (Some(on), None) = (&args.fallback_on, &args.fallback) {
         errors.at(on.span, "`fallback_on` has no effect without `fallback = ...`");
     }
+}
 
+/// The checks of `item` against `args`, and its description; the arguments' own checks are
+/// `check_config` and `check_fallback_on`.
+pub(crate) fn validate_function(args: &Args, item: &ItemFn, errors: &mut Errors) -> Option<Function> {
     let sig = &item.sig;
     if let Some(constness) = &sig.constness {
         errors.at(
@@ -156,7 +185,7 @@ pub(crate) fn validate(args: &Args, item: &ItemFn, errors: &mut Errors) -> Optio
         }
     }
 
-    Some(Function { shape, ret, params, ident: sig.ident.clone() })
+    Some(Function { shape, ret, params, ident: sig.ident.clone(), site: Site::default() })
 }
 
 fn is_ref(ty: &Type) -> bool {
@@ -169,7 +198,7 @@ fn is_mut_ref(ty: &Type) -> bool {
 
 /// Runs the attribute's configuration through the same builder the runtime uses and reports
 /// every invalid field on its own literal.
-fn check_config(args: &Args, errors: &mut Errors) {
+pub(crate) fn check_config(args: &Args, errors: &mut Errors) {
     if args.config.is_empty() {
         return;
     }
@@ -210,7 +239,7 @@ fn is_async_trait_tail(stmt: &Stmt) -> bool {
 }
 
 /// `R` in `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`.
-fn future_output(ty: &Type) -> Option<Type> {
+pub(crate) fn future_output(ty: &Type) -> Option<Type> {
     struct Find(Option<Type>);
     impl VisitMut for Find {
         fn visit_generic_argument_mut(&mut self, arg: &mut GenericArgument) {

@@ -138,6 +138,43 @@ fn async_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// A method wrapped through `#[circuit_breaker]` on its `impl` block against the same method
+/// carrying the attribute itself (issue 15): the block form reuses the method form's
+/// expansion, so the two should cost the same. Both in one group, so one run compares them.
+fn block_attribute(c: &mut Criterion) {
+    struct MethodForm;
+    impl MethodForm {
+        #[circuit_breaker(name = "bench-method-form")]
+        async fn get(&self, i: u64) -> Result<u64, Fail> {
+            Ok(black_box(i))
+        }
+    }
+    struct BlockForm;
+    #[circuit_breaker(name = "bench-block-form")]
+    impl BlockForm {
+        async fn get(&self, i: u64) -> Result<u64, Fail> {
+            Ok(black_box(i))
+        }
+    }
+    let rt = rt();
+    let mut g = c.benchmark_group("async_call_block_attribute");
+    g.bench_function("method_attribute", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| async move {
+                black_box(MethodForm.get(i).await.is_ok());
+            })
+        })
+    });
+    g.bench_function("block_attribute", |b| {
+        b.iter_custom(|iters| {
+            time_async(&rt, iters, |i| async move {
+                black_box(BlockForm.get(i).await.is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
 /// What any breaker must do per call to meet issue #3's metric list with the Prometheus
 /// exporter, measured alone: read a clock at both ends, count the call, record its duration.
 /// Nothing of ours is in it; it bounds `breaker_runtime_prometheus` from below.
@@ -211,6 +248,6 @@ fn tower_layer(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
-    targets = async_call, prometheus_floor, tower_layer
+    targets = async_call, prometheus_floor, tower_layer, block_attribute
 }
 criterion_main!(benches);

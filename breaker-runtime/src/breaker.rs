@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breaker_core::{CircuitBreaker, DetachedPermit, Name, Outcome, Permit, Rejected, Snapshot, State};
+#[cfg(feature = "tower")]
+use breaker_core::DetachedPermit;
+use breaker_core::{CircuitBreaker, Name, Outcome, Permit, Rejected, Snapshot, State};
 use pin_project_lite::pin_project;
 use tracing::Instrument;
 
@@ -438,6 +440,7 @@ impl Shared {
         self.metrics.call(probe, outcome, started);
     }
 
+    #[cfg(feature = "tower")]
     /// [`finish`](Self::finish) for a permit held apart from its breaker (the tower layer's).
     #[inline]
     pub(crate) fn finish_detached(&self, permit: DetachedPermit, started: Started, outcome: Outcome) {
@@ -446,6 +449,7 @@ impl Shared {
         self.metrics.call(probe, outcome, started);
     }
 
+    #[cfg(feature = "tower")]
     /// [`abandoned`](Self::abandoned) for a permit held apart from its breaker.
     #[cold]
     #[inline(never)]

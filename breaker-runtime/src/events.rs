@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use breaker_core::{Listener, Rejected, State, ThresholdExceeded, Transition};
 use tokio::sync::broadcast;
@@ -27,17 +27,45 @@ pub enum Event {
     ConfigReloaded(Vec<breaker_core::Name>),
     /// A reload was refused, with every error; nothing changed.
     ConfigReloadFailed(crate::sources::SourceErrors),
+    /// Someone changed a breaker's state by hand through
+    /// [`Registry::manual_change`](crate::Registry::manual_change): who (`origin`, such as an
+    /// admin route) and what. The transition itself follows as an [`Event::Transition`].
+    ManualChange {
+        /// The breaker.
+        name: breaker_core::Name,
+        /// What was done.
+        op: breaker_core::ManualOp,
+        /// Who or what asked: an admin route, an operator's tool.
+        origin: String,
+    },
+    /// The registry's [degradation level](crate::Registry::degradation_level) changed. A
+    /// notification: when two breakers change at once these may arrive out of order, so read
+    /// the current level from the registry.
+    DegradationChanged {
+        /// The level before.
+        from: crate::DegradationLevel,
+        /// The level now.
+        to: crate::DegradationLevel,
+    },
 }
 
 type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
+type TransitionCallback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// Fans events out to callbacks and channel subscribers of one registry.
 pub(crate) struct Hub {
     /// Replaced whole on registration, so publishing takes a snapshot without allocating.
     callbacks: RwLock<Arc<[Callback]>>,
+    /// Transitions only ([`Registry::on_transition`](crate::Registry::on_transition)): they do
+    /// not turn on per-call rejection events.
+    transitions: RwLock<Arc<[TransitionCallback]>>,
     sender: broadcast::Sender<Event>,
     /// Rejections are per call: only build and send them when someone listens.
     listening: AtomicBool,
+    /// The registry, for recomputing its degradation level after a transition.
+    pub(crate) registry: OnceLock<Weak<crate::registry::Inner>>,
+    /// The last degradation level published.
+    pub(crate) level: Mutex<crate::DegradationLevel>,
 }
 
 impl fmt::Debug for Hub {
@@ -50,8 +78,11 @@ impl Hub {
     pub(crate) fn new() -> Self {
         Hub {
             callbacks: RwLock::new(Arc::from([])),
+            transitions: RwLock::new(Arc::from([])),
             sender: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
+            registry: OnceLock::new(),
+            level: Mutex::new(crate::DegradationLevel::Normal),
         }
     }
 
@@ -60,6 +91,18 @@ impl Hub {
         *callbacks = callbacks.iter().cloned().chain(std::iter::once(f)).collect();
         drop(callbacks);
         self.listening.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn on_transition(&self, f: TransitionCallback) {
+        let mut transitions = write(&self.transitions);
+        *transitions = transitions.iter().cloned().chain(std::iter::once(f)).collect();
+    }
+
+    fn publish_transition(&self, t: &Transition) {
+        let transitions = Arc::clone(&read(&self.transitions));
+        for callback in transitions.iter() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(t)));
+        }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -89,13 +132,33 @@ impl Hub {
 pub(crate) struct RuntimeListener {
     pub(crate) metrics: BreakerMetrics,
     pub(crate) hub: Arc<Hub>,
+    /// The registry's clock, to time open periods for the half-open log line.
+    pub(crate) clock: breaker_core::ClockSource,
+    /// When the breaker last opened (clock nanoseconds); events arrive in order, one at a time.
+    pub(crate) opened_at: std::sync::atomic::AtomicU64,
+    /// The level of the "circuit breaker opened" line.
+    pub(crate) open_level: tracing::Level,
 }
 
 impl Listener for RuntimeListener {
     fn on_transition(&self, t: &Transition) {
         self.metrics.transition(t.from, t.to, &t.reason);
-        log_transition(t);
+        let now = self.clock.now_nanos();
+        let open_for = match t.to {
+            State::Open => {
+                self.opened_at.store(now, Ordering::Relaxed);
+                None
+            }
+            #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
+            State::HalfOpen => Some(now.saturating_sub(self.opened_at.load(Ordering::Relaxed)) as f64 * 1e-9),
+            _ => None,
+        };
+        log_transition(t, self.open_level, open_for);
+        self.hub.publish_transition(t);
         self.hub.publish(Event::Transition(t.clone()));
+        if let Some(inner) = self.hub.registry.get().and_then(Weak::upgrade) {
+            crate::Registry { inner }.update_degradation();
+        }
     }
 
     fn on_threshold_exceeded(&self, e: &ThresholdExceeded) {
@@ -111,11 +174,28 @@ impl Listener for RuntimeListener {
     }
 }
 
-fn log_transition(t: &Transition) {
+/// Emits one opening log line at `level` (a `tracing` level must be a constant at the call).
+macro_rules! opened_at_level {
+    ($level:expr, $($rest:tt)*) => {
+        match $level {
+            tracing::Level::ERROR => tracing::error!($($rest)*),
+            tracing::Level::WARN => tracing::warn!($($rest)*),
+            tracing::Level::INFO => tracing::info!($($rest)*),
+            tracing::Level::DEBUG => tracing::debug!($($rest)*),
+            _ => tracing::trace!($($rest)*),
+        }
+    };
+}
+
+/// The log line of a transition: an opening at the registry's opening level (`warn` unless
+/// [`RegistryBuilder::open_log_level`](crate::RegistryBuilder::open_log_level) says
+/// otherwise), a half-open after the wait with the seconds it was open, anything else at `info`.
+fn log_transition(t: &Transition, open_level: tracing::Level, open_for: Option<f64>) {
     let (value, threshold) = t.reason.measurement().unwrap_or((f64::NAN, f64::NAN));
     // Only trips open a breaker into `Open`; forcing it open is a manual step, logged at info.
     if t.to == State::Open {
-        tracing::warn!(
+        opened_at_level!(
+            open_level,
             breaker = %t.name,
             from_state = t.from.as_str(),
             to_state = t.to.as_str(),
@@ -124,6 +204,17 @@ fn log_transition(t: &Transition) {
             threshold,
             "circuit breaker opened: {}",
             t.reason
+        );
+    } else if let (State::HalfOpen, Some(elapsed_seconds)) = (t.to, open_for) {
+        tracing::info!(
+            breaker = %t.name,
+            from_state = t.from.as_str(),
+            to_state = t.to.as_str(),
+            reason = t.reason.as_str(),
+            value,
+            threshold,
+            elapsed_seconds,
+            "circuit breaker half-open after {elapsed_seconds:.1}s open: probing"
         );
     } else {
         tracing::info!(
@@ -171,7 +262,35 @@ impl fmt::Display for Event {
                 Ok(())
             }
             Event::ConfigReloadFailed(errors) => write!(f, "circuit breaker configuration reload refused: {errors}"),
+            Event::DegradationChanged { from, to } => write!(f, "circuit breaker degradation level {from} -> {to}"),
+            Event::ManualChange { name, op, origin } => {
+                write!(f, "circuit breaker `{name}`: {op:?} by {origin}")
+            }
         }
+    }
+}
+
+impl crate::Registry {
+    /// Calls `f` with every state change of every breaker in this registry, and nothing else:
+    /// unlike [`on_event`](Self::on_event), it does not turn on the per-call
+    /// [`Event::Rejected`], so it costs calls nothing. Made for crates above the runtime that
+    /// follow breakers (a fleet link, say). Runs like `on_event`'s callbacks: outside every
+    /// lock, one breaker's transitions in order, on the thread that caused them; a panic is
+    /// caught.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use breaker_runtime::{Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// registry.on_transition(move |t| sink.lock().unwrap().push(t.to));
+    /// registry.breaker("db").force_open();
+    /// assert_eq!(*seen.lock().unwrap(), [State::ForcedOpen]);
+    /// ```
+    pub fn on_transition(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
+        self.inner.hub.on_transition(Arc::new(f));
     }
 }
 
@@ -185,10 +304,36 @@ mod display_tests {
         assert_eq!(changed.to_string(), "circuit breaker configuration reloaded; changed: `db`, `search`");
         let none = Event::ConfigReloaded(Vec::new());
         assert_eq!(none.to_string(), "circuit breaker configuration reloaded; no breaker changed");
+        #[cfg(feature = "toml")]
         let refused = crate::sources::from_toml_str("[db]\nwait = \"10 sec\"\n", "breakers.toml").unwrap_err();
-        let line = Event::ConfigReloadFailed(refused).to_string();
-        assert!(line.starts_with("circuit breaker configuration reload refused: "), "{line}");
-        assert!(line.contains("db.wait"), "{line}");
-        assert!(!line.contains('\n'), "{line}");
+        #[cfg(feature = "toml")]
+        {
+            let line = Event::ConfigReloadFailed(refused).to_string();
+            assert!(line.starts_with("circuit breaker configuration reload refused: "), "{line}");
+            assert!(line.contains("db.wait"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn transition_callbacks_do_not_switch_on_rejection_events() {
+        let registry = crate::Registry::new();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let count = heard.clone();
+        registry.on_transition(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let breaker = registry.breaker("db");
+        breaker.force_open();
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert_eq!(heard.load(Ordering::Relaxed), 1);
+        assert!(!registry.inner.hub.listening(), "rejections are not built for a transition callback");
     }
 }

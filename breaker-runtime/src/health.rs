@@ -1,13 +1,13 @@
 //! Health reports for readiness endpoints and dashboards.
 
 use breaker_core::{Name, State};
-use serde::Serialize;
 
 use crate::breaker::Breaker;
 
 /// Overall health, worst first in severity order `Critical` > `Degraded` > `Healthy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum HealthStatus {
     /// Every breaker is closed (or disabled, or metrics-only).
     Healthy,
@@ -18,7 +18,8 @@ pub enum HealthStatus {
 }
 
 /// One breaker in a [`HealthReport`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BreakerHealth {
     /// The breaker's name.
     pub name: Name,
@@ -102,9 +103,11 @@ impl Readiness {
 
 /// The health of a registry's breakers.
 ///
-/// The rule: **critical** when a breaker marked critical is open or forced open, or when at
-/// least half of the breakers (and at least one) are open or forced open; otherwise
-/// **degraded** when any breaker is open, half-open or forced open; otherwise **healthy**.
+/// The status follows the registry's [`DegradationRule`](crate::DegradationRule), the same rule
+/// as [`Registry::degradation_level`](crate::Registry::degradation_level); by default:
+/// **critical** when a breaker marked critical is open or forced open, or when at least half of
+/// the breakers (and at least one) are open or forced open; otherwise **degraded** when any
+/// breaker is open, half-open or forced open; otherwise **healthy**.
 /// The status is for reading; readiness is a separate, configurable rule ([`Readiness`]):
 /// [`ready`](Self::ready) holds the default rule's verdict, and
 /// [`http_status`](Self::http_status) answers 503 only when it says not ready.
@@ -129,7 +132,8 @@ impl Readiness {
 /// assert_eq!(report.http_status(), 503, "payments is critical and has no fallback");
 /// assert!(report.to_json().contains("\"state\":\"forced_open\""));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HealthReport {
     /// The overall status.
     pub status: HealthStatus,
@@ -140,7 +144,7 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    pub(crate) fn from_breakers(breakers: &[Breaker]) -> Self {
+    pub(crate) fn from_breakers(breakers: &[Breaker], rule: &crate::DegradationRule) -> Self {
         let breakers: Vec<BreakerHealth> = breakers
             .iter()
             .map(|b| {
@@ -155,15 +159,8 @@ impl HealthReport {
                 }
             })
             .collect();
-        let open = breakers.iter().filter(|b| b.state.is_open()).count();
-        let status =
-            if breakers.iter().any(|b| b.critical && b.state.is_open()) || (open > 0 && open * 2 >= breakers.len()) {
-                HealthStatus::Critical
-            } else if breakers.iter().any(|b| matches!(b.state, State::Open | State::HalfOpen | State::ForcedOpen)) {
-                HealthStatus::Degraded
-            } else {
-                HealthStatus::Healthy
-            };
+        // One rule for the status and the registry's degradation level.
+        let status = rule.level(breakers.iter().map(|b| (b.state, b.critical))).into();
         let ready = Readiness::default().is_ready(&breakers);
         HealthReport { status, ready, breakers }
     }
@@ -189,7 +186,9 @@ impl HealthReport {
         }
     }
 
-    /// The report as JSON.
+    /// The report as JSON (feature `json`).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -96,7 +96,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
+mod capacity;
 mod classify;
+mod degradation;
 mod error;
 mod events;
 mod fallback;
@@ -127,22 +129,22 @@ pub mod recipes {}
 pub mod tower;
 
 pub use breaker::{Breaker, CallFuture, FallbackOn, Policy};
+pub use capacity::{NameRefused, DEFAULT_CAPACITY, MAX_NAME_LEN, OVERFLOW_NAME};
 pub use classify::{Classifier, Classify, ErrorsAreFailures};
+pub use degradation::{DegradationLevel, DegradationRule};
 pub use error::{CallError, TimedOut};
 pub use events::Event;
 pub use fallback::StaleCache;
 pub use health::{BreakerHealth, HealthReport, HealthStatus, Readiness};
 pub use queue::{HandedBack, MemoryStore, QueueFull, QueueSettings, QueueStore, RetryQueue, Shutdown};
-pub use registry::{
-    init_global, init_global_from_env, NameRefused, Registry, RegistryBuilder, DEFAULT_CAPACITY, MAX_NAME_LEN,
-    OVERFLOW_NAME,
-};
+pub use registry::{init_global, init_global_from_env, Registry, RegistryBuilder};
 pub use reload::{ConfigWatch, Reloaded};
 pub use retry::Retry;
 
 pub use breaker_core::{
-    testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, ManualOp, Name, Outcome, Reason,
-    RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition, WindowKind,
+    parse, testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, FleetCause, InstanceId,
+    ManualOp, Name, Outcome, Reason, RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Transition,
+    WindowKind,
 };
 
 #[doc = include_str!("circuit_breaker.md")]

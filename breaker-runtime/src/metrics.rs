@@ -22,6 +22,7 @@
 //! | `circuit_breaker_slow_call_rate` | gauge | | slow share of the calls in the window (0 to 1), set by [`refresh_rates`] |
 //! | `circuit_breaker_state_since_seconds` | gauge | | unix time (seconds) of the last transition, or of creation |
 //! | `circuit_breaker_open_duration_seconds` | histogram | `state` = open, forced_open | how long each open period lasted, recorded when it ends |
+//! | `circuit_breaker_degradation_level` | gauge | (no `breaker` label) | the registry's [degradation level](crate::Registry::degradation_level): 0 normal, 1 degraded, 2 critical |
 //! | `circuit_breaker_config_reloads_total` | counter | `result` = success, failure (no `breaker` label) | [reloads](crate::Registry::reload) of a registry's configuration |
 //! | `circuit_breaker_registry_overflow_total` | counter | (no `breaker` label) | lookups of a new name refused because the registry was full; served by the shared overflow breaker |
 //!
@@ -72,6 +73,8 @@ pub const QUEUE_DROPPED: &str = "circuit_breaker_queue_dropped_total";
 pub const REGISTRY_OVERFLOW: &str = "circuit_breaker_registry_overflow_total";
 /// `circuit_breaker_config_reloads_total`
 pub const CONFIG_RELOADS: &str = "circuit_breaker_config_reloads_total";
+/// `circuit_breaker_degradation_level`
+pub const DEGRADATION_LEVEL: &str = "circuit_breaker_degradation_level";
 
 /// `circuit_breaker_failure_rate`
 pub const FAILURE_RATE: &str = "circuit_breaker_failure_rate";
@@ -387,6 +390,7 @@ pub fn describe() {
         "Lookups of a new breaker name refused because the registry was full (served by the overflow breaker)."
     );
     describe_counter!(CONFIG_RELOADS, "Reloads of a registry's configuration, by result.");
+    describe_gauge!(DEGRADATION_LEVEL, "The registry's degradation level: 0 normal, 1 degraded, 2 critical.");
     describe_gauge!(FAILURE_RATE, "Failed share of the calls in the breaker's window (0 to 1).");
     describe_gauge!(SLOW_CALL_RATE, "Slow share of the calls in the breaker's window (0 to 1).");
     describe_gauge!(STATE_SINCE, Unit::Seconds, "Unix time of the breaker's last state change (or creation).");

@@ -3,6 +3,7 @@
 
 use std::borrow::{Borrow, Cow};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use breaker_core::{ConfigBuilder, Name, Outcome};
@@ -44,6 +45,15 @@ enum SiteName {
         /// and the trait that a macro on the method cannot see.
         path: fn() -> &'static str,
     },
+    /// A method of an `impl` block whose attribute has no `name` and no `per_method`: the
+    /// name is the block's type (see [`default_shared_name`]), shared by every method.
+    Shared {
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        /// The block's own site, the same for every method of the block.
+        block: &'static str,
+    },
 }
 
 impl CallSite {
@@ -65,6 +75,20 @@ impl CallSite {
         CallSite::with_name(SiteName::Default { module, function, path }, site, config)
     }
 
+    /// A method of an `impl` block whose attribute has no `name` and no `per_method`: as
+    /// [`CallSite::unnamed`], but the breaker is named after the block's type (and trait) and
+    /// shared by all its methods; `block` is the block's own site.
+    pub const fn shared(
+        module: &'static str,
+        function: &'static str,
+        path: fn() -> &'static str,
+        block: &'static str,
+        site: &'static str,
+        config: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        CallSite::with_name(SiteName::Shared { module, function, path, block }, site, config)
+    }
+
     const fn with_name(name: SiteName, site: &'static str, config: &'static [(&'static str, &'static str)]) -> Self {
         CallSite {
             name,
@@ -82,6 +106,9 @@ impl CallSite {
         self.resolved_name.get_or_init(|| match self.name {
             SiteName::Explicit(name) => Name::from(name),
             SiteName::Default { module, function, path } => Name::from(default_name(module, function, path())),
+            SiteName::Shared { module, function, path, .. } => {
+                Name::from(default_shared_name(module, function, path()))
+            }
         })
     }
 
@@ -118,8 +145,12 @@ impl CallSite {
     #[cold]
     fn resolve(&self, registry: &Registry) -> Breaker {
         let name = self.name().clone();
-        if matches!(self.name, SiteName::Default { .. }) {
-            registry.register_default_name(&name, self.site);
+        match self.name {
+            SiteName::Explicit(_) => {}
+            SiteName::Default { .. } => registry.register_default_name(&name, self.site),
+            // Sharing within the block is the point; another block or site with the same
+            // default name is still reported.
+            SiteName::Shared { block, .. } => registry.register_default_name(&name, block),
         }
         if !self.config.is_empty() {
             registry.register_attribute_config(&name, self.builder().clone(), self.site);
@@ -149,6 +180,26 @@ impl CallSite {
 /// item declared in the function (`crate::m::Users::get::item`); when its shape is not the
 /// expected one, the name is `module::function`.
 fn default_name(module: &str, function: &str, path: &str) -> String {
+    match owner(module, function, path) {
+        Some(owner) => format!("{module}::{owner}::{function}"),
+        None => format!("{module}::{function}"),
+    }
+}
+
+/// The default breaker name shared by the methods of an `impl` block: `module::Type` for an
+/// inherent impl, `module::<Type as Trait>` for a trait impl (spelled as in [`default_name`]);
+/// when `path` does not have the expected shape, `module::function`.
+fn default_shared_name(module: &str, function: &str, path: &str) -> String {
+    match owner(module, function, path) {
+        Some(owner) => format!("{module}::{owner}"),
+        None => format!("{module}::{function}"),
+    }
+}
+
+/// The readable `Type` or `<Type as Trait>` that `function` is a method of, from the
+/// `type_name` `path` of an item declared in it; `None` for a free function or an unexpected
+/// shape.
+fn owner(module: &str, function: &str, path: &str) -> Option<String> {
     let path = path.replace("::{{closure}}", "");
     let owner = path
         .rsplit_once("::")
@@ -156,8 +207,8 @@ fn default_name(module: &str, function: &str, path: &str) -> String {
         .and_then(|within| within.strip_suffix(function))
         .and_then(|owner| owner.strip_suffix("::"));
     match owner {
-        Some(owner) if owner != module && !owner.is_empty() => format!("{module}::{}::{function}", readable(owner)),
-        _ => format!("{module}::{function}"),
+        Some(owner) if owner != module && !owner.is_empty() => Some(readable(owner)),
+        _ => None,
     }
 }
 
@@ -619,6 +670,77 @@ impl<T> SameParameters<T> for T {
     }
 }
 
+/// How a site turns a fallback that ran out of time into its own return type: picked at the
+/// call site by autoref specialisation (`(&&Timeouts::<R>::new()).converter()`), so an error
+/// type with `From<TimedOut>` gets a bound and any other compiles as before, unbounded.
+#[derive(Debug)]
+pub struct Timeouts<R>(PhantomData<fn() -> R>);
+
+impl<R> Timeouts<R> {
+    /// The probe.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Timeouts(PhantomData)
+    }
+}
+
+/// Chosen when the error type can hold a timeout.
+pub trait TimeoutViaFrom<R> {
+    /// `R` holding a `TimedOut`.
+    fn converter(&self) -> Option<fn(TimedOut) -> R>;
+}
+
+impl<R> TimeoutViaFrom<R> for &Timeouts<R>
+where
+    R: Protected,
+    R::Err: From<TimedOut>,
+{
+    fn converter(&self) -> Option<fn(TimedOut) -> R> {
+        Some(|t| R::from_result(Err(R::Err::from(t))))
+    }
+}
+
+/// Chosen otherwise: nothing can stand in for a fallback that did not finish.
+pub trait TimeoutNone<R> {
+    /// None.
+    fn converter(&self) -> Option<fn(TimedOut) -> R>;
+}
+
+impl<R> TimeoutNone<R> for Timeouts<R> {
+    fn converter(&self) -> Option<fn(TimedOut) -> R> {
+        None
+    }
+}
+
+/// Runs an async fallback under the site's `timeout` when the site can report a timeout
+/// (`converter`): a fallback still running then is dropped, logged ("fallback timed out"), and
+/// the caller gets the function's error made from a [`TimedOut`]. Otherwise, or without a
+/// timeout, as [`fallback`].
+#[inline]
+pub async fn fallback_within<R, E, G, GF>(
+    breaker: &Breaker,
+    options: &Options,
+    converter: Option<fn(TimedOut) -> R>,
+    error: CallError<E>,
+    fallback: G,
+) -> R
+where
+    G: FnOnce(CallError<E>) -> GF,
+    GF: Future<Output = R>,
+{
+    let (Some(limit), Some(convert)) = (options.timeout, converter) else {
+        return breaker.run_fallback(error, fallback).await;
+    };
+    let reason = error.kind();
+    match tokio::time::timeout(limit, breaker.run_fallback(error, fallback)).await {
+        Ok(out) => out,
+        Err(_elapsed) => {
+            tracing::warn!(breaker = %breaker.name(), reason, after = ?limit, "fallback timed out");
+            convert(TimedOut { name: breaker.name().clone(), after: limit })
+        }
+    }
+}
+
 /// Runs an async fallback with its span and metrics. Unlike [`run_fallback`], no bound on
 /// the return type: one that is not a `Result` is reported on the return type alone.
 #[inline]
@@ -666,5 +788,22 @@ mod tests {
         // A shape this does not expect: the module and the function.
         assert_eq!(default_name(m, "get", "something else"), "app::shop::get");
         assert_eq!(default_name(m, "get", ""), "app::shop::get");
+    }
+
+    #[test]
+    fn shared_names_spell_the_type_and_trait_without_the_method() {
+        use super::default_shared_name;
+        let m = "app::shop";
+        assert_eq!(default_shared_name(m, "get", "app::shop::Users::get::marker"), "app::shop::Users");
+        assert_eq!(
+            default_shared_name(m, "get", "app::shop::Wrapper<alloc::vec::Vec<u8>>::get::{{closure}}::marker"),
+            "app::shop::Wrapper"
+        );
+        assert_eq!(
+            default_shared_name(m, "fetch", "<app::shop::Users as app::shop::Fetch<u8>>::fetch::marker"),
+            "app::shop::<Users as Fetch>"
+        );
+        // A shape this does not expect: the module and the function, as `default_name`.
+        assert_eq!(default_shared_name(m, "get", "something else"), "app::shop::get");
     }
 }

@@ -13,6 +13,7 @@ use dashmap::DashMap;
 use tokio::sync::broadcast;
 
 use crate::breaker::Breaker;
+use crate::capacity::{NameRefused, DEFAULT_CAPACITY, MAX_NAME_LEN};
 use crate::events::{Event, Hub, RuntimeListener};
 use crate::health::HealthReport;
 use crate::layers::Layers;
@@ -22,74 +23,36 @@ use crate::sync::{lock, read, write};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`]).
-pub const DEFAULT_CAPACITY: usize = 10_000;
-
-/// The longest breaker name a registry accepts, in bytes.
-pub const MAX_NAME_LEN: usize = 256;
-
-/// The name of the breaker that serves names a full registry refused (see
-/// [`Registry::breaker`]).
-pub const OVERFLOW_NAME: &str = "circuit-breaker-overflow";
-
-/// Why [`Registry::try_breaker`] did not hand out a breaker for a new name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameRefused {
-    /// The registry already holds its capacity of breakers.
-    Full {
-        /// The registry's capacity.
-        capacity: usize,
-    },
-    /// The name is longer than [`MAX_NAME_LEN`] bytes.
-    TooLong {
-        /// The name's length in bytes.
-        len: usize,
-    },
-}
-
-impl fmt::Display for NameRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameRefused::Full { capacity } => write!(
-                f,
-                "the circuit breaker registry is full ({capacity} breakers); map unbounded input such as paths or tenant ids to a fixed set of names"
-            ),
-            NameRefused::TooLong { len } => {
-                write!(f, "circuit breaker name of {len} bytes is longer than the {MAX_NAME_LEN} allowed")
-            }
-        }
-    }
-}
-
-impl std::error::Error for NameRefused {}
-
 pub(crate) struct Inner {
-    id: u64,
-    breakers: DashMap<Name, Breaker>,
+    pub(crate) id: u64,
+    pub(crate) breakers: DashMap<Name, Breaker>,
     /// Breakers in `breakers`, counted as they are inserted and removed (a `DashMap`'s own
     /// `len` locks every shard).
-    count: AtomicUsize,
-    capacity: usize,
+    pub(crate) count: AtomicUsize,
+    pub(crate) capacity: usize,
+    /// Derives the degradation level and the health status.
+    pub(crate) degradation: crate::DegradationRule,
+    /// The level of the "circuit breaker opened" log line.
+    pub(crate) open_level: tracing::Level,
     /// Serves every new name once the registry is full; created on first need.
-    overflow: OnceLock<Breaker>,
-    overflow_warned: AtomicBool,
-    evict_idle: Option<Duration>,
+    pub(crate) overflow: OnceLock<Breaker>,
+    pub(crate) overflow_warned: AtomicBool,
+    pub(crate) evict_idle: Option<Duration>,
     /// Clock reading of the last eviction sweep made to find room.
-    last_sweep: AtomicU64,
+    pub(crate) last_sweep: AtomicU64,
     pub(crate) layers: RwLock<Layers>,
     pub(crate) hub: Arc<Hub>,
-    clock: ClockSource,
+    pub(crate) clock: ClockSource,
     pub(crate) metrics: bool,
-    conflicts: RwLock<Vec<String>>,
+    pub(crate) conflicts: RwLock<Vec<String>>,
     /// The first call site seen for each default (attribute without `name`) breaker name.
-    default_name_sites: DashMap<Name, &'static str>,
+    pub(crate) default_name_sites: DashMap<Name, &'static str>,
     /// Where [`Registry::reload`] reads from.
     pub(crate) reload_from: ReloadFrom,
     /// The errors and warnings of the last read of the sources.
     pub(crate) problems: RwLock<Problems>,
     /// File sections and environment names some created breaker used (for `unused_sections`).
-    used_sections: std::sync::Mutex<HashSet<(bool, String)>>,
+    pub(crate) used_sections: std::sync::Mutex<HashSet<(bool, String)>>,
 }
 
 /// The sources a registry read at build time and re-reads on reload.
@@ -156,6 +119,8 @@ pub struct RegistryBuilder {
     capacity: Option<usize>,
     evict_idle: Option<Duration>,
     reload_from: ReloadFrom,
+    degradation: crate::DegradationRule,
+    open_level: Option<tracing::Level>,
 }
 
 impl RegistryBuilder {
@@ -195,6 +160,20 @@ impl RegistryBuilder {
         self
     }
 
+    /// The rule that derives the registry's [degradation level](Registry::degradation_level)
+    /// and its health report's status ([`DegradationRule::default`](crate::DegradationRule) unless set).
+    pub fn degradation_rule(mut self, rule: crate::DegradationRule) -> Self {
+        self.degradation = rule;
+        self
+    }
+
+    /// The level of the "circuit breaker opened" log line: `WARN` unless set (some teams page
+    /// on `ERROR`). Other transitions log at `INFO`.
+    pub fn open_log_level(mut self, level: tracing::Level) -> Self {
+        self.open_level = Some(level);
+        self
+    }
+
     /// Apply the process environment (`CIRCUIT_BREAKER_*`). Only our own variables are
     /// decoded: another variable that is not valid UTF-8 is ignored.
     pub fn from_env(mut self) -> Result<Self, SourceErrors> {
@@ -209,7 +188,10 @@ impl RegistryBuilder {
         self
     }
 
-    /// Apply a TOML file (see [`sources::from_toml_file`]).
+    /// Apply a TOML file (see [`sources::from_toml_file`]; feature `toml`). The path is
+    /// remembered for [`Registry::reload`] and [`Registry::watch_config`].
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, SourceErrors> {
         self.file = Some(sources::from_toml_file(path.as_ref())?);
         self.reload_from.file = Some(path.as_ref().to_owned());
@@ -238,6 +220,8 @@ impl RegistryBuilder {
                 breakers: DashMap::new(),
                 count: AtomicUsize::new(0),
                 capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+                degradation: self.degradation,
+                open_level: self.open_level.unwrap_or(tracing::Level::WARN),
                 overflow: OnceLock::new(),
                 overflow_warned: AtomicBool::new(false),
                 evict_idle: self.evict_idle,
@@ -253,6 +237,7 @@ impl RegistryBuilder {
                 used_sections: std::sync::Mutex::new(HashSet::new()),
             }),
         };
+        let _ = registry.inner.hub.registry.set(Arc::downgrade(&registry.inner));
         registry.replace_layers("the combined sources", layers)?;
         for warning in &warnings {
             crate::reload::report_warning(warning);
@@ -446,16 +431,8 @@ impl Registry {
         self.create(name, true).unwrap_or_else(|refused| self.overflow(refused))
     }
 
-    /// Marks a lookup for idle eviction.
-    #[inline]
-    fn touch(&self, breaker: &Breaker) {
-        if self.inner.evict_idle.is_some() {
-            breaker.shared.last_used.store(self.inner.clock.now_coarse().0, Ordering::Relaxed);
-        }
-    }
-
     #[cold]
-    fn create(&self, name: Name, from_code: bool) -> Result<Breaker, NameRefused> {
+    pub(crate) fn create(&self, name: Name, from_code: bool) -> Result<Breaker, NameRefused> {
         if name.len() > MAX_NAME_LEN {
             return Err(NameRefused::TooLong { len: name.len() });
         }
@@ -522,85 +499,20 @@ impl Registry {
         }
     }
 
-    fn build_breaker(&self, name: Name, config: Config) -> Breaker {
+    pub(crate) fn build_breaker(&self, name: Name, config: Config) -> Breaker {
         let metrics = BreakerMetrics::new(&name, self.inner.metrics);
-        let listener = RuntimeListener { metrics: metrics.clone(), hub: Arc::clone(&self.inner.hub) };
+        let listener = RuntimeListener {
+            metrics: metrics.clone(),
+            hub: Arc::clone(&self.inner.hub),
+            clock: self.inner.clock.clone(),
+            opened_at: AtomicU64::new(0),
+            open_level: self.inner.open_level,
+        };
         let core = CircuitBreaker::new(name, config)
             .with_clock(self.inner.clock.clone())
             .with_listener(Arc::new(listener))
             .hold_events();
         Breaker::new(core, metrics, Arc::clone(&self.inner.hub))
-    }
-
-    /// The shared breaker for names a full registry refused.
-    #[cold]
-    fn overflow(&self, refused: NameRefused) -> Breaker {
-        if !self.inner.overflow_warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                overflow_breaker = OVERFLOW_NAME,
-                "{refused}; new names now share the breaker `{OVERFLOW_NAME}` (logged once; counted in circuit_breaker_registry_overflow_total)"
-            );
-        }
-        if self.inner.metrics {
-            metrics::counter!(crate::metrics::REGISTRY_OVERFLOW).increment(1);
-        }
-        self.inner
-            .overflow
-            .get_or_init(|| {
-                let config = read(&self.inner.layers).effective(OVERFLOW_NAME).unwrap_or_default();
-                let breaker = self.build_breaker(Name::from(OVERFLOW_NAME), config);
-                breaker.core().release_events();
-                breaker
-            })
-            .clone()
-    }
-
-    /// Tries to evict idle breakers to make room for a new one; true when there is room now.
-    fn make_room(&self) -> bool {
-        let Some(idle) = self.inner.evict_idle else {
-            return false;
-        };
-        let now = self.inner.clock.now_coarse().0;
-        let last = self.inner.last_sweep.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < 1_000_000_000 {
-            return false; // swept less than a second ago
-        }
-        self.inner.last_sweep.store(now.max(1), Ordering::Relaxed);
-        self.sweep(idle, now);
-        self.inner.count.load(Ordering::Relaxed) < self.inner.capacity
-    }
-
-    /// Evicts every breaker idle for the time set with
-    /// [`RegistryBuilder::evict_idle_after`] (none when it is not set) and returns how many.
-    /// Call it periodically to keep a registry of short-lived names small.
-    pub fn evict_idle(&self) -> usize {
-        match self.inner.evict_idle {
-            Some(idle) => self.sweep(idle, self.inner.clock.now_coarse().0),
-            None => 0,
-        }
-    }
-
-    fn sweep(&self, idle: Duration, now: u64) -> usize {
-        let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
-        let mut evicted = Vec::new();
-        // The predicate only reads our own atomics; evicted breakers are dropped after the
-        // shard locks are released.
-        self.inner.breakers.retain(|_, b| {
-            // Only the map holds it: no call in flight, no handle cached by a caller.
-            let unheld = Arc::strong_count(&b.shared) == 1;
-            let quiet = now.saturating_sub(b.shared.last_used.load(Ordering::Relaxed)) >= idle;
-            if unheld && quiet {
-                evicted.push(b.clone());
-                false
-            } else {
-                true
-            }
-        });
-        self.inner.count.fetch_sub(evicted.len(), Ordering::Relaxed);
-        if !evicted.is_empty() {
-            tracing::debug!(evicted = evicted.len(), "evicted idle circuit breakers");
-        }
-        evicted.len()
     }
 
     /// The breaker named `name`, if it exists.
@@ -641,6 +553,34 @@ impl Registry {
     pub fn metrics_only(&self, name: &str) -> bool {
         self.with(name, Breaker::metrics_only)
     }
+    /// Applies a manual `op` (force open, disable, metrics-only, reset) to the named breaker on
+    /// behalf of `origin` (an admin route, an operator's tool): publishes
+    /// [`Event::ManualChange`] naming the origin, then the transition follows as usual. False
+    /// when no breaker has that name (none is created).
+    ///
+    /// ```
+    /// use breaker_runtime::{ManualOp, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// registry.breaker("db");
+    /// assert!(registry.manual_change("db", ManualOp::ForceOpen, "runbook: db migration"));
+    /// assert_eq!(registry.breaker("db").state(), State::ForcedOpen);
+    /// assert!(!registry.manual_change("nope", ManualOp::Reset, "runbook"));
+    /// ```
+    pub fn manual_change(&self, name: &str, op: breaker_core::ManualOp, origin: &str) -> bool {
+        let Some(b) = self.get(name) else {
+            return false;
+        };
+        self.inner.hub.publish(Event::ManualChange { name: b.name().clone(), op, origin: origin.to_owned() });
+        match op {
+            breaker_core::ManualOp::ForceOpen => b.force_open(),
+            breaker_core::ManualOp::Disable => b.disable(),
+            breaker_core::ManualOp::MetricsOnly => b.metrics_only(),
+            breaker_core::ManualOp::Reset => b.reset(),
+        }
+        true
+    }
+
     /// Marks the named breaker critical for [`health`](Self::health) (creating it if needed).
     pub fn mark_critical(&self, name: impl Into<Name>, critical: bool) {
         self.breaker(name).set_critical(critical);
@@ -654,16 +594,6 @@ impl Registry {
             self.inner.count.fetch_sub(1, Ordering::Relaxed);
         }
         removed
-    }
-
-    /// How many breakers the registry holds (not counting the overflow breaker).
-    pub fn len(&self) -> usize {
-        self.inner.count.load(Ordering::Relaxed)
-    }
-
-    /// True when the registry holds no breaker.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Sets the code-level configuration for `name`, over the registry default and any
@@ -929,7 +859,7 @@ impl Registry {
 
     /// The health of every breaker; see [`HealthReport`] for the rule.
     pub fn health(&self) -> HealthReport {
-        HealthReport::from_breakers(&self.breakers())
+        HealthReport::from_breakers(&self.breakers(), &self.inner.degradation)
     }
 }
 

@@ -3,14 +3,15 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+#[cfg(feature = "toml")]
 use std::time::{Duration, SystemTime};
 
 use breaker_core::Name;
 
 use crate::events::Event;
-use crate::registry::{Inner, Registry};
+use crate::registry::Registry;
 use crate::sources::{self, SourceError, SourceErrors};
 use crate::sync::{read, write};
 
@@ -106,7 +107,10 @@ impl Registry {
 
     fn reload_inner(&self) -> Result<Reloaded, SourceErrors> {
         let from = self.inner.reload_from.clone();
+        #[cfg(feature = "toml")]
         let file = from.file.as_ref().map(sources::from_toml_file).transpose();
+        #[cfg(not(feature = "toml"))]
+        let file: Result<Option<crate::sources::SourceConfig>, SourceErrors> = Ok(None); // no file without `toml`
         let env = from.env.then(|| sources::from_env_vars_os(std::env::vars_os())).transpose();
         let (file, env) = match (file, env) {
             (Ok(file), Ok(env)) => (file, env),
@@ -144,7 +148,9 @@ impl Registry {
     /// the returned [`ConfigWatch`] is dropped. A change that does not validate is refused and
     /// reported as by [`reload`](Self::reload); the next valid change applies.
     ///
-    /// Fails when the registry reads no file.
+    /// Fails when the registry reads no file. Feature `toml`.
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn watch_config(&self, every: Duration) -> std::io::Result<ConfigWatch> {
         let Some(path) = self.inner.reload_from.file.clone() else {
             return Err(std::io::Error::new(
@@ -156,7 +162,7 @@ impl Registry {
             std::fs::metadata(path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let registry: Weak<Inner> = Arc::downgrade(&self.inner);
+        let registry: std::sync::Weak<crate::registry::Inner> = Arc::downgrade(&self.inner);
         let mut seen = stamp(&path);
         let thread = {
             let stop = Arc::clone(&stop);
@@ -186,7 +192,7 @@ impl Registry {
     #[cfg(all(unix, feature = "sighup"))]
     pub fn reload_on_sighup(&self) -> std::io::Result<()> {
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        let registry: Weak<Inner> = Arc::downgrade(&self.inner);
+        let registry: std::sync::Weak<crate::registry::Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 let Some(inner) = registry.upgrade() else {

@@ -444,3 +444,37 @@ fn the_retry_queue_logs_its_depth_while_the_dependency_is_down_and_a_full_queue_
         assert_eq!(full[0].field("queue_depth"), "2");
     });
 }
+
+#[test]
+fn half_open_after_the_wait_logs_how_long_the_breaker_was_open() {
+    capture(|c| {
+        let clock = ManualClock::new();
+        let registry = registry(&clock);
+        let db = registry.breaker("db");
+        for _ in 0..2 {
+            let _ = db.call_blocking(|| Err::<(), _>("down"));
+        }
+        clock.advance(Duration::from_millis(12_500));
+        let _ = db.call_blocking(|| Ok::<_, ()>(()));
+        let half_open = c.events_starting("circuit breaker half-open after");
+        assert_eq!(half_open.len(), 1, "{:?}", c.events());
+        assert_eq!(half_open[0].field("elapsed_seconds"), "12.5");
+        assert_eq!(half_open[0].field("breaker"), "db");
+    });
+}
+
+#[test]
+fn the_level_of_an_opening_is_configurable() {
+    capture(|c| {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).open_log_level(Level::ERROR).build().unwrap();
+        registry.configure("db", quick()).unwrap();
+        let db = registry.breaker("db");
+        for _ in 0..2 {
+            let _ = db.call_blocking(|| Err::<(), _>("down"));
+        }
+        let opened = c.events_starting("circuit breaker opened");
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].level, Level::ERROR);
+    });
+}

@@ -430,7 +430,11 @@ async fn main() {
         }
     };
     // Install the recorder before the first call so the breaker's metric handles bind to it.
-    let builder = metrics_exporter_prometheus::PrometheusBuilder::new().set_buckets(BUCKETS);
+    // Buckets, so durations render as histograms; an idle timeout, so a removed or evicted
+    // breaker's series stop being exported after five minutes without an update.
+    let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .idle_timeout(metrics_util::MetricKindMask::ALL, Some(std::time::Duration::from_secs(300)))
+        .set_buckets(BUCKETS);
     let recorder = match builder.and_then(metrics_exporter_prometheus::PrometheusBuilder::install_recorder) {
         Ok(handle) => handle,
         Err(e) => {

@@ -269,6 +269,7 @@ pub mod flaky {
     }
 }
 
+pub mod fleet;
 pub mod harness;
 
 pub mod stats {

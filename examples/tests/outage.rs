@@ -1,6 +1,6 @@
 //! The outage harness in its short mode: every scenario at once, checking the correctness
 //! properties (shielding, recovery, no false trips, fast rejections once open, zero loss,
-//! duplicates only from lost acknowledgements, zero leftovers) with generous margins. Other
+//! duplicates only from deliveries the sender saw fail, zero leftovers) with generous margins. Other
 //! latency is reported, not asserted.
 
 use std::time::{Duration, Instant};

@@ -170,6 +170,64 @@ impl Client {
     }
 }
 
+/// A whole client behind one attribute on its `impl` block.
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    registry: Registry,
+}
+
+#[circuit_breaker(name = "lints-block", registry = self.registry, timeout = "1s", consecutive_failures = 3)]
+impl Block {
+    /// Shared breaker.
+    ///
+    /// # Errors
+    ///
+    /// When open.
+    pub async fn first(&self, id: String) -> Result<String, Error> {
+        Ok(id)
+    }
+
+    /// Blocking, with its own fallback.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[circuit_breaker(fallback = Self::second_fallback)]
+    pub fn second(&self, n: u32) -> Result<u32, Error> {
+        Ok(n)
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // a fallback mirrors its function
+    fn second_fallback(&self, n: u32, _error: CallError<Error>) -> Result<u32, Error> {
+        Ok(n)
+    }
+
+    /// Skipped.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[circuit_breaker(skip)]
+    pub async fn skipped(&self) -> Result<u32, Error> {
+        Ok(0)
+    }
+
+    /// Left alone.
+    #[must_use]
+    pub fn plain(&self) -> u32 {
+        u32::from(self.registry.is_empty())
+    }
+}
+
+/// `#[async_trait]` above the block attribute, one breaker per method, default names.
+#[async_trait::async_trait]
+#[circuit_breaker(per_method)]
+impl Fetch for Block {
+    async fn fetch(&self, key: u32) -> Result<u32, Error> {
+        Ok(key)
+    }
+}
+
 fn is_failure(_: &Error) -> bool {
     true
 }
@@ -179,4 +237,8 @@ fn annotated_functions_compile_under_pedantic_lints() {
     let client = Client::default();
     assert_eq!(client.range(2).unwrap().count(), 2);
     assert_eq!(client.owned(), Ok(0));
+    let block = Block::default();
+    assert_eq!(block.plain(), 1, "no breaker before the first call");
+    assert_eq!(block.second(2), Ok(2));
+    assert_eq!(block.plain(), 0);
 }

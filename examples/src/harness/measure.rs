@@ -208,6 +208,10 @@ pub struct QueueMeasured {
     /// Acknowledgements the broker lost (`ack-lost` only): each is a message it stored while
     /// the sender saw a timeout.
     pub acks_lost: Option<u64>,
+    /// Delivery attempts the sender saw fail (an error or a timeout; the queued producer only).
+    /// On a slow machine an acknowledgement can arrive after the sender's timeout without the
+    /// broker losing it, so duplicates are bounded by this, not by `acks_lost`.
+    pub failed_attempts: u64,
     /// Accepted messages the broker never received.
     pub lost: u64,
     /// Deliveries attempted per second during the outage.

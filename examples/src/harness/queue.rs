@@ -201,6 +201,7 @@ fn measured(
         duplicated,
         extra_copies,
         acks_lost: broker.acks_lost.as_ref().map(|n| n.load(Ordering::Relaxed)),
+        failed_attempts: 0,
         lost,
         fault_rate: fault as f64 / scenario.fault_duration().as_secs_f64(),
         drained_after_heal: None,
@@ -225,15 +226,22 @@ async fn with_queue(scenario: &Scenario, started: Instant, broker: &Broker) -> s
     // deliveries whose future ended (finished, or dropped when shutdown cut it off).
     let admitted = Arc::new(AtomicU64::new(0));
     let settled = Arc::new(AtomicU64::new(0));
-    let (deliver_admitted, deliver_settled) = (admitted.clone(), settled.clone());
+    // Attempts the sender saw fail (an error or a timeout): the only way an at-least-once
+    // queue sends a stored message again.
+    let failed = Arc::new(AtomicU64::new(0));
+    let (deliver_admitted, deliver_settled, deliver_failed) = (admitted.clone(), settled.clone(), failed.clone());
     let queue = Arc::new(RetryQueue::new(breaker.clone(), 100_000, move |seq: u64| {
         let (http, url, attempts) = (http.clone(), url.clone(), deliver_attempts.clone());
-        let (admitted, settled) = (deliver_admitted.clone(), deliver_settled.clone());
+        let (admitted, settled, failed) = (deliver_admitted.clone(), deliver_settled.clone(), deliver_failed.clone());
         async move {
             admitted.fetch_add(1, Ordering::Relaxed);
             let _settles = Settles(settled);
             attempts.push(());
-            post(&http, &url, seq).await
+            let sent = post(&http, &url, seq).await;
+            if sent.is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            sent
         }
     }));
 
@@ -272,6 +280,7 @@ async fn with_queue(scenario: &Scenario, started: Instant, broker: &Broker) -> s
         max_depth,
         queue_left,
         unsettled: Some(unsettled),
+        failed_attempts: failed.load(Ordering::Relaxed),
         transitions: transitions.entries(),
         ..measured("RetryQueue + breaker", scenario, total, &accepted, broker, &attempts, samples)
     })

@@ -51,3 +51,35 @@ async fn the_attribute_expands_through_the_renamed_crate() {
     assert_eq!(with_fallback(false).await, Ok(2));
     assert_eq!(with_fallback(true).await, Ok(3));
 }
+
+struct Client;
+
+/// The block form passes `crate` on to every method, and reads method attributes however
+/// their path is spelled.
+#[circuit_breaker(crate = cb, name = "renamed-block", registry = registry(), consecutive_failures = 1)]
+impl Client {
+    async fn get(&self, up: bool) -> Result<u32, Error> {
+        if up {
+            Ok(1)
+        } else {
+            Err(Error::Down)
+        }
+    }
+
+    #[cb::circuit_breaker(fallback = answer_method)]
+    async fn with_fallback(&self, up: bool) -> Result<u32, Error> {
+        self.get(up).await
+    }
+}
+
+async fn answer_method(_client: &Client, _up: bool, error: CallError<Error>) -> Result<u32, Error> {
+    Ok(if error.is_rejected() { 3 } else { 2 })
+}
+
+#[tokio::test]
+async fn the_block_attribute_expands_through_the_renamed_crate() {
+    assert_eq!(Client.get(false).await, Err(Error::Down));
+    assert_eq!(registry().get("renamed-block").unwrap().state(), State::Open);
+    assert_eq!(Client.get(true).await, Err(Error::Open));
+    assert_eq!(Client.with_fallback(true).await, Ok(3));
+}

@@ -1,0 +1,166 @@
+//! Fleet-wide circuit breakers through Redis or Valkey: the replicas of a service share what
+//! one of them learns, with no network on the call path.
+//!
+//! Every call is still decided by the local breaker, exactly as fast as without a fleet. A
+//! background task per [`Registry`] holds one connection and one subscription:
+//!
+//! - **Openings are shared.** When a breaker opens by its own judgement, the replica publishes
+//!   a small versioned [`message::Message`] on `<prefix>:fleet:events` and records it in a key
+//!   expiring with the wait, so replicas that join late or reconnect catch up. Other replicas
+//!   react by the breaker's [`FleetPolicy`]: `hint` (default) sensitises them for the
+//!   remaining wait, `any` adopts the open, `quorum(k)` adopts once `k` replicas opened,
+//!   `local` ignores the fleet. An adopted open is a transition like a local one, with
+//!   reason [`Reason::Fleet`](breaker_runtime::Reason::Fleet) naming the instance.
+//! - **One probe budget.** When the wait ends, only the replica holding a lease (`SET NX PX`
+//!   in a Lua script, with a fencing token) probes; the others keep rejecting, with a
+//!   `retry_after` of the time until the verdict is due, until the prober publishes the
+//!   verdict, which closes or reopens the breaker fleet-wide. A verdict is published only
+//!   while its lease is still held, and older tokens are ignored. A prober that dies loses
+//!   the lease when it expires, and another replica probes.
+//! - **Redis trouble never hurts calls.** Down, slow (every command has a deadline) or
+//!   partitioned (a heartbeat notices), the replica falls back to local judgement at once:
+//!   probe holds are lifted, no breaker changes state. It reconnects with backoff and
+//!   resyncs from the keys. Malformed, oversized or foreign messages are counted and dropped.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use breaker_redis::{Fleet, FleetConfig, FleetPolicy};
+//! use breaker_runtime::Registry;
+//!
+//! let registry = Registry::new();
+//! let config = FleetConfig::new("redis://127.0.0.1:6379")
+//!     .prefix("checkout")
+//!     .breaker_policy("payments", FleetPolicy::Any);
+//! let fleet = Fleet::attach(&registry, config)?;
+//! // ... serve; calls go through `registry` as before ...
+//! println!("fleet link up: {}", fleet.link_up());
+//! fleet.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod config;
+mod link;
+pub mod message;
+mod node;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use breaker_runtime::{Registry, Transition};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use config::{FleetConfig, FleetConfigError, FleetPolicy, ENV_PREFIX, KEYS};
+pub use stats::{FleetStats, LINK_UP, MESSAGES};
+
+/// Local changes waiting for the link task; beyond this they are dropped and counted.
+const QUEUE: usize = 4096;
+
+/// Why a fleet could not be attached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The URL is not a Redis URL the client accepts.
+    #[error("invalid fleet Redis URL `{url}`: {source}")]
+    Url {
+        /// The URL, password removed.
+        url: String,
+        /// The client's complaint.
+        source: redis::RedisError,
+    },
+    /// A setting is out of range ([`FleetConfig::validate`]).
+    #[error("invalid fleet settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<FleetConfigError>),
+    /// Not called inside a Tokio runtime.
+    #[error("`Fleet::attach` must be called inside a Tokio runtime")]
+    NoRuntime,
+}
+
+/// A registry's link to its fleet. Dropping it stops the link (the breakers keep their
+/// state and judge locally); [`shutdown`](Self::shutdown) also waits for the task.
+pub struct Fleet {
+    stats: stats::Stats,
+    instance_id: String,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet").field("instance_id", &self.instance_id).field("link_up", &self.link_up()).finish()
+    }
+}
+
+impl Fleet {
+    /// Links `registry` to the fleet described by `config` and returns at once: the
+    /// connection is made in the background, and until it is up every breaker judges
+    /// locally. Must be called inside a Tokio runtime; fails on settings out of range
+    /// ([`FleetConfig::validate`]) or a URL the client refuses.
+    ///
+    /// Follows the registry's transitions ([`Registry::on_transition`], which costs calls
+    /// nothing); the callback only queues a state change for the link task, without waiting.
+    pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
+        config.validate().map_err(FleetError::Config)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|source| FleetError::Url { url: config::redact(&config.url), source })?;
+        let stats = stats::Stats::default();
+        stats.set_link(false);
+        let (tx, rx) = mpsc::channel::<Transition>(QUEUE);
+        let dropped = stats.clone();
+        registry.on_transition(move |t| {
+            if tx.try_send(t.clone()).is_err() && !tx.is_closed() {
+                dropped.count("dropped");
+            }
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let instance_id = config.instance_id.clone();
+        let link = link::Link {
+            node: node::Node::new(registry.clone(), config, stats.clone()),
+            client,
+            local: rx,
+            shutdown: shutdown_rx,
+            stats: stats.clone(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+        };
+        let task = runtime.spawn(link.run());
+        Ok(Fleet { stats, instance_id, shutdown, task: Some(task) })
+    }
+
+    /// True while the link is connected, subscribed and resynced (the
+    /// [`LINK_UP`] gauge).
+    pub fn link_up(&self) -> bool {
+        self.stats.link_up()
+    }
+
+    /// This replica's id, as other replicas' events show it.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Message counts by outcome and the link's state.
+    pub fn stats(&self) -> FleetStats {
+        self.stats.snapshot()
+    }
+
+    /// Stops the link and waits for its task. The breakers keep their state.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
