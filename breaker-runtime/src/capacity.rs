@@ -12,7 +12,7 @@ use crate::breaker::Breaker;
 use crate::registry::Registry;
 use crate::sync::read;
 
-/// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`]).
+/// How many breakers a registry holds unless told otherwise ([`RegistryBuilder::capacity`](crate::RegistryBuilder::capacity)).
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// The longest breaker name a registry accepts, in bytes.
@@ -102,7 +102,7 @@ impl Registry {
     }
 
     /// Evicts every breaker idle for the time set with
-    /// [`RegistryBuilder::evict_idle_after`] (none when it is not set) and returns how many.
+    /// [`RegistryBuilder::evict_idle_after`](crate::RegistryBuilder::evict_idle_after) (none when it is not set) and returns how many.
     /// Call it periodically to keep a registry of short-lived names small.
     pub fn evict_idle(&self) -> usize {
         match self.inner.evict_idle {

@@ -366,7 +366,7 @@ impl Registry {
     ///
     /// Never fails: once the registry holds its [capacity](RegistryBuilder::capacity) of
     /// breakers, a new name (or one longer than [`MAX_NAME_LEN`]) is served by one shared
-    /// overflow breaker named [`OVERFLOW_NAME`], a warning is logged once and the counter
+    /// overflow breaker named [`OVERFLOW_NAME`](crate::OVERFLOW_NAME), a warning is logged once and the counter
     /// `circuit_breaker_registry_overflow_total` counts each such lookup. Use
     /// [`try_breaker`](Self::try_breaker) to get an error instead.
     ///
