@@ -20,26 +20,11 @@
 use std::hint::black_box;
 
 use breaker_runtime::tower::CircuitBreakerLayer;
-use breaker_runtime::{circuit_breaker, CallError, Registry, Rejected};
+use breaker_runtime::{circuit_breaker, CallError, Registry};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-#[derive(Debug)]
-struct Fail;
-
-impl From<Rejected> for Fail {
-    fn from(_: Rejected) -> Self {
-        Fail
-    }
-}
-
-#[inline(never)]
-async fn bare(i: u64) -> Result<u64, Fail> {
-    Ok(black_box(i))
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
+mod shared;
+use shared::{bare, rt, Fail};
 
 /// `n` sequential awaits of `f` inside one `block_on` (as `benches/runtime.rs`'s `time_async`).
 #[inline(never)]
