@@ -20,11 +20,11 @@
 use std::hint::black_box;
 
 use breaker_runtime::tower::CircuitBreakerLayer;
-use breaker_runtime::{circuit_breaker, CallError, Registry};
+use breaker_runtime::Registry;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 mod shared;
-use shared::{bare, rt, Fail};
+use shared::{annotated, bare, direct, rt, Fail};
 
 /// `n` sequential awaits of `f` inside one `block_on` (as `benches/runtime.rs`'s `time_async`).
 #[inline(never)]
@@ -66,21 +66,6 @@ fn run_floor(n: u64, clock: &quanta::Clock, calls: &metrics::Counter, duration: 
         duration.record(clock.delta_as_nanos(started, clock.raw()) as f64 * 1e-9);
         black_box(duration);
     }
-}
-
-#[circuit_breaker(name = "callgrind-macro")]
-async fn annotated(i: u64) -> Result<u64, Fail> {
-    Ok(black_box(i))
-}
-
-/// What the attribute expands to, written by hand (as in `benches/runtime.rs`).
-async fn direct(i: u64) -> Result<u64, Fail> {
-    static BREAKER: std::sync::OnceLock<breaker_runtime::Breaker> = std::sync::OnceLock::new();
-    let breaker = BREAKER.get_or_init(|| Registry::global().breaker("callgrind-direct"));
-    breaker.call(async { Ok(black_box(i)) }).await.map_err(|e| match e {
-        CallError::Failed(e) => e,
-        _ => Fail,
-    })
 }
 
 /// The least any breaker layer adds: a service whose response future owns a shared handle

@@ -8,12 +8,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use breaker_runtime::tower::CircuitBreakerLayer;
-use breaker_runtime::{circuit_breaker, CallError, Registry};
+use breaker_runtime::{circuit_breaker, Registry};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 mod shared;
-use shared::{bare, rt, Fail};
+use shared::{annotated, bare, direct, rt, Fail};
 
 /// Runs `iters` sequential awaits of `f` inside one `block_on`, timing only the loop.
 fn time_async<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, f: F) -> Duration
@@ -34,21 +34,6 @@ static UNMETERED: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
 
 fn unmetered() -> &'static Registry {
     UNMETERED.get_or_init(|| Registry::builder().metrics(false).build().unwrap())
-}
-
-#[circuit_breaker(name = "bench-macro")]
-async fn annotated(i: u64) -> Result<u64, Fail> {
-    Ok(black_box(i))
-}
-
-/// What the attribute expands to, written by hand: the handle resolved once, then `call`.
-async fn direct(i: u64) -> Result<u64, Fail> {
-    static BREAKER: std::sync::OnceLock<breaker_runtime::Breaker> = std::sync::OnceLock::new();
-    let breaker = BREAKER.get_or_init(|| Registry::global().breaker("bench-direct"));
-    breaker.call(async { Ok(black_box(i)) }).await.map_err(|e| match e {
-        CallError::Failed(e) => e,
-        _ => Fail,
-    })
 }
 
 fn async_call(c: &mut Criterion) {
