@@ -57,8 +57,9 @@ impl Clock for SystemClock {
 /// On Linux this is `CLOCK_MONOTONIC_COARSE` (a few nanoseconds, a few milliseconds of
 /// resolution) against the origin of [`SystemClock`], whose `Instant` is `CLOCK_MONOTONIC`.
 /// The benchmark `open_rejection` shows it pays: an open rejection costs a fraction of a
-/// precise read. Elsewhere it falls back to the precise clock.
-#[cfg(all(target_os = "linux", not(loom)))]
+/// precise read. Elsewhere, and without the `coarse-clock` feature, it falls back to the
+/// precise clock.
+#[cfg(all(target_os = "linux", feature = "coarse-clock", not(loom)))]
 mod coarse {
     use std::sync::OnceLock;
 
@@ -135,7 +136,7 @@ impl ClockSource {
     #[inline]
     pub fn now_coarse(&self) -> (u64, u64) {
         match self {
-            #[cfg(all(target_os = "linux", not(loom)))]
+            #[cfg(all(target_os = "linux", feature = "coarse-clock", not(loom)))]
             ClockSource::System => coarse::now().unwrap_or_else(|| (SystemClock.now_nanos(), 0)),
             _ => (self.now_nanos(), 0),
         }

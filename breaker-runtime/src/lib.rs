@@ -96,6 +96,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
+mod call_clock;
 mod capacity;
 mod classify;
 mod degradation;
@@ -125,6 +126,8 @@ mod private;
 #[doc = include_str!("recipes.md")]
 pub mod recipes {}
 
+#[cfg(feature = "http")]
+mod http_classify;
 #[cfg(feature = "tower")]
 pub mod tower;
 

@@ -39,10 +39,12 @@
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_core::{Name, Outcome, Reason, State};
+
+use crate::call_clock::CallClock;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Gauge, Histogram, Unit,
 };
@@ -99,7 +101,7 @@ pub(crate) struct BreakerMetrics {
     /// Times calls when `live`: a raw counter read at each end, scaled once. Not metered, it is
     /// a stand-in that is never read, so the hot path checks `live` (or a call's `Started`)
     /// alone.
-    clock: quanta::Clock,
+    clock: CallClock,
     state: Gauge,
     /// `circuit_breaker_calls_total` for success, failure and ignored, in [`outcome_index`]
     /// order: the hot path indexes rather than branches.
@@ -126,19 +128,6 @@ impl std::fmt::Debug for BreakerMetrics {
     }
 }
 
-/// The process-wide clock that times calls, calibrated once.
-fn clock() -> quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new).clone()
-}
-
-/// The clock of a breaker that does not time calls: never read, and built without the
-/// calibration (up to 200 ms) a real one needs.
-fn unread_clock() -> quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(|| quanta::Clock::mock().0).clone()
-}
-
 /// True when a recorder is installed (globally or for this thread). The facade hands out
 /// no-op handles otherwise, and has no other way to say so: its no-op recorder is the only
 /// zero-sized one, while real recorders hold their storage. A zero-sized recorder of your own
@@ -156,10 +145,10 @@ pub(crate) type Started = Option<NonZeroU64>;
 
 /// The seconds from the raw reading `started` to the raw reading `now`.
 #[inline]
-fn seconds_between(clock: &quanta::Clock, started: NonZeroU64, now: u64) -> f64 {
+fn seconds_between(clock: &CallClock, started: NonZeroU64, now: u64) -> f64 {
     // Through `i64`, which x86-64 converts in one instruction (`u64` takes six); 2^63 ns is
     // 292 years.
-    let nanos = i64::try_from(clock.delta_as_nanos(started.get(), now)).unwrap_or(i64::MAX);
+    let nanos = i64::try_from(clock.nanos_between(started.get(), now)).unwrap_or(i64::MAX);
     #[allow(clippy::cast_precision_loss)] // 2^53 ns is 104 days
     let seconds = nanos as f64 * 1e-9; // a multiply, not a divide
     seconds
@@ -190,7 +179,7 @@ impl BreakerMetrics {
             name: name.clone(),
             enabled,
             live,
-            clock: clock(),
+            clock: CallClock::shared(),
             state: gauge!(STATE, LABEL_BREAKER => n.clone()),
             calls: [calls("success"), calls("failure"), calls("ignored")],
             rejected: calls("rejected"),
@@ -218,7 +207,7 @@ impl BreakerMetrics {
             name: name.clone(),
             enabled,
             live: false,
-            clock: unread_clock(),
+            clock: CallClock::unread(),
             state: Gauge::noop(),
             calls: [Counter::noop(), Counter::noop(), Counter::noop()],
             rejected: Counter::noop(),
