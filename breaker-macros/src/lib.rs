@@ -8,6 +8,9 @@ mod block;
 mod expand;
 mod validate;
 
+#[cfg(test)]
+mod snapshot;
+
 use proc_macro::TokenStream;
 
 /// *The attribute is defined in `breaker-macros`, an implementation detail of
