@@ -60,8 +60,11 @@ pub(crate) struct Hub {
     /// not turn on per-call rejection events.
     transitions: RwLock<Arc<[TransitionCallback]>>,
     sender: broadcast::Sender<Event>,
-    /// Rejections are per call: only build and send them when someone listens.
+    /// Rejections are per call: only build and send them when someone listens. Set by a
+    /// callback or a subscriber; cleared when a send finds no subscriber and no callback.
     listening: AtomicBool,
+    /// Serialises subscribing and adding a callback with clearing `listening`.
+    subscribing: Mutex<()>,
     /// The registry, for recomputing its degradation level after a transition.
     pub(crate) registry: OnceLock<Weak<crate::registry::Inner>>,
     /// The last degradation level published.
@@ -81,16 +84,18 @@ impl Hub {
             transitions: RwLock::new(Arc::from([])),
             sender: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
+            subscribing: Mutex::new(()),
             registry: OnceLock::new(),
             level: Mutex::new(crate::DegradationLevel::Normal),
         }
     }
 
     pub(crate) fn on_event(&self, f: Callback) {
+        let _guard = self.subscribing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut callbacks = write(&self.callbacks);
         *callbacks = callbacks.iter().cloned().chain(std::iter::once(f)).collect();
         drop(callbacks);
-        self.listening.store(true, Ordering::Release);
+        self.listening.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn on_transition(&self, f: TransitionCallback) {
@@ -106,8 +111,10 @@ impl Hub {
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.listening.store(true, Ordering::Release);
-        self.sender.subscribe()
+        let _guard = self.subscribing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let receiver = self.sender.subscribe();
+        self.listening.store(true, Ordering::SeqCst);
+        receiver
     }
 
     #[inline]
@@ -124,7 +131,20 @@ impl Hub {
             // A panicking subscriber must not take the breaker or the caller down with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&event)));
         }
-        let _ = self.sender.send(event);
+        if self.sender.send(event).is_err() && callbacks.is_empty() {
+            self.stop_listening();
+        }
+    }
+
+    /// Nobody listens any more (the last subscriber was dropped and there are no callbacks):
+    /// stop building per-call rejection events. Under the same lock as [`subscribe`](Self::subscribe),
+    /// so a subscriber that has returned is always heard.
+    #[cold]
+    fn stop_listening(&self) {
+        let _guard = self.subscribing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.sender.receiver_count() == 0 && read(&self.callbacks).is_empty() {
+            self.listening.store(false, Ordering::SeqCst);
+        }
     }
 }
 
@@ -335,5 +355,72 @@ mod tests {
         let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
         assert_eq!(heard.load(Ordering::Relaxed), 1);
         assert!(!registry.inner.hub.listening(), "rejections are not built for a transition callback");
+    }
+
+    #[test]
+    fn rejection_events_stop_when_the_last_subscriber_is_gone() {
+        let registry = crate::Registry::new();
+        let breaker = registry.breaker("db");
+        breaker.force_open();
+        let mut events = registry.subscribe();
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert!(matches!(events.try_recv(), Ok(Event::Rejected(_))), "a subscriber hears rejections");
+        drop(events);
+        // The first rejection after the last subscriber left notices it; later ones build nothing.
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert!(!registry.inner.hub.listening(), "no subscriber: rejections are no longer built");
+        let mut again = registry.subscribe();
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert!(matches!(again.try_recv(), Ok(Event::Rejected(_))), "a new subscriber hears them again");
+    }
+
+    #[test]
+    fn a_callback_keeps_rejection_events_on() {
+        let registry = crate::Registry::new();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let count = heard.clone();
+        registry.on_event(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        drop(registry.subscribe());
+        let breaker = registry.breaker("db");
+        breaker.force_open();
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+        assert!(registry.inner.hub.listening());
+        assert!(heard.load(Ordering::Relaxed) >= 3, "the forced open and both rejections");
+    }
+
+    #[test]
+    fn a_subscriber_arriving_as_the_last_one_leaves_still_hears_its_rejections() {
+        // One thread keeps the "last subscriber left" path busy; the other subscribes, is
+        // rejected, and must hear its own rejection every time.
+        let registry = crate::Registry::new();
+        let breaker = registry.breaker("db");
+        breaker.force_open();
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let (registry, breaker, stop) = (registry.clone(), breaker.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    drop(registry.subscribe());
+                    let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+                }
+            })
+        };
+        for round in 0..20_000 {
+            let mut events = registry.subscribe();
+            let _ = breaker.call_blocking(|| Ok::<(), ()>(()));
+            let heard = loop {
+                match events.try_recv() {
+                    Ok(Event::Rejected(_)) => break true,
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(_) => break false,
+                }
+            };
+            assert!(heard, "round {round}: a subscriber missed a rejection that happened after it subscribed");
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().expect("churn thread");
     }
 }
