@@ -51,6 +51,7 @@ mod stats;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use breaker_runtime::{Registry, Transition};
 use tokio::sync::{mpsc, watch};
@@ -80,11 +81,25 @@ pub enum FleetError {
     /// Not called inside a Tokio runtime.
     #[error("`Fleet::attach` must be called inside a Tokio runtime")]
     NoRuntime,
+    /// The registry already has a fleet link: a second one would publish every opening
+    /// twice and race the first for probe leases. Drop or [`shutdown`](Fleet::shutdown)
+    /// the first [`Fleet`] before attaching again.
+    #[error(
+        "this registry already has a fleet link (instance `{instance_id}`); drop or shut down that `Fleet` before attaching another"
+    )]
+    AlreadyAttached {
+        /// The instance id of the link already attached.
+        instance_id: String,
+    },
 }
+
+/// The registries with a fleet link (by [`Registry::id`]), and the link's instance id.
+static ATTACHED: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
 
 /// A registry's link to its fleet. Dropping it stops the link (the breakers keep their
 /// state and judge locally); [`shutdown`](Self::shutdown) also waits for the task.
 pub struct Fleet {
+    registry_id: u64,
     stats: stats::Stats,
     instance_id: String,
     shutdown: watch::Sender<bool>,
@@ -103,6 +118,11 @@ impl Fleet {
     /// locally. Must be called inside a Tokio runtime; fails on settings out of range
     /// ([`FleetConfig::validate`]) or a URL the client refuses.
     ///
+    /// One registry has at most one link: attaching a second [`Fleet`] to a registry whose
+    /// first is still alive fails with [`FleetError::AlreadyAttached`] (a second link would
+    /// publish every opening twice). Once the first is dropped or shut down, attaching again
+    /// works.
+    ///
     /// Follows the registry's transitions ([`Registry::on_transition`], which costs calls
     /// nothing); the callback only queues a state change for the link task, without waiting.
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
@@ -110,6 +130,14 @@ impl Fleet {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let client = redis::Client::open(config.url.as_str())
             .map_err(|source| FleetError::Url { url: config::redact(&config.url), source })?;
+        let registry_id = registry.id();
+        {
+            let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(instance_id) = attached.get(&registry_id) {
+                return Err(FleetError::AlreadyAttached { instance_id: instance_id.clone() });
+            }
+            attached.insert(registry_id, config.instance_id.clone());
+        }
         let stats = stats::Stats::default();
         stats.set_link(false);
         let (tx, rx) = mpsc::channel::<Transition>(QUEUE);
@@ -131,7 +159,7 @@ impl Fleet {
             timer_seq: 0,
         };
         let task = runtime.spawn(link.run());
-        Ok(Fleet { stats, instance_id, shutdown, task: Some(task) })
+        Ok(Fleet { registry_id, stats, instance_id, shutdown, task: Some(task) })
     }
 
     /// True while the link is connected, subscribed and resynced (the
@@ -162,5 +190,6 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        ATTACHED.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.registry_id);
     }
 }

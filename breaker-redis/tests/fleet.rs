@@ -412,3 +412,18 @@ async fn flapping_redis_never_flaps_a_breaker() {
     probe.success();
     assert_eq!(a.registry.breaker("half").state(), State::Closed, "the probe in flight still decides");
 }
+
+#[tokio::test]
+async fn attaching_a_second_fleet_to_one_registry_is_refused_until_the_first_is_gone() {
+    // No server needed: `attach` connects in the background.
+    let registry = Registry::new();
+    let first = Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1").instance_id("first")).unwrap();
+    let second = Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1").instance_id("second"));
+    let error = second.expect_err("two links on one registry would publish every opening twice");
+    assert!(matches!(error, breaker_redis::FleetError::AlreadyAttached { .. }), "{error:?}");
+    assert!(error.to_string().contains("first"), "the error names the link already attached: {error}");
+    let other = Registry::new();
+    Fleet::attach(&other, FleetConfig::new("redis://127.0.0.1:1")).expect("another registry has its own link");
+    first.shutdown().await;
+    Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1")).expect("attach again once the first is gone");
+}
