@@ -87,7 +87,8 @@ pub struct FleetConfigError {
 ///
 /// Every field has a default except the Redis URL. Auth and TLS go in the URL, as the redis
 /// client reads it: `redis://:password@host:6379/0`, `rediss://user:password@host:6380` (TLS
-/// needs the `redis` crate's TLS feature in your build).
+/// needs the `redis` crate's TLS feature in your build). `Debug` output and
+/// [`describe`](Self::describe) show the URL without its password.
 ///
 /// From TOML, the same file as the breakers' settings:
 ///
@@ -127,7 +128,7 @@ pub struct FleetConfigError {
 /// assert_eq!(config.policy_for("search"), FleetPolicy::Local);
 /// assert_eq!(config.lease_ttl, Duration::from_secs(3));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct FleetConfig {
     /// The Redis or Valkey URL; auth and TLS go here.
     pub url: String,
@@ -151,6 +152,25 @@ pub struct FleetConfig {
     pub reconnect_max: Duration,
     /// Larger messages on the channel are ignored and counted.
     pub max_message_bytes: usize,
+}
+
+/// Every field, the URL without its password.
+impl fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("instance_id", &self.instance_id)
+            .field("policy", &self.policy)
+            .field("policies", &self.policies)
+            .field("shared_probes", &self.shared_probes)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("command_timeout", &self.command_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 impl FleetConfig {
@@ -331,7 +351,8 @@ impl FleetConfig {
                 None => self.set(&field, value),
             };
             if let Err(message) = result {
-                errors.push(FleetConfigError { source_name: format!("{key}={value:?}"), message });
+                // A misspelt URL variable must not show its password.
+                errors.push(FleetConfigError { source_name: format!("{key}={:?}", redact(value)), message });
             }
         }
         if errors.is_empty() {
@@ -413,7 +434,8 @@ impl FleetConfig {
         }
     }
 
-    /// The settings in TOML form, durations human-readable (for logs and reports).
+    /// The main settings in one line, durations human-readable and the URL without its
+    /// password (for logs and reports).
     pub fn describe(&self) -> String {
         format!(
             "url={} prefix={} instance_id={} policy={} shared_probes={} lease_ttl={}",

@@ -54,14 +54,22 @@ enum Down {
 impl Link {
     pub(crate) async fn run(mut self) {
         let mut backoff = self.node.config().reconnect_min;
+        let instance = self.node.config().instance_id.clone();
+        // The last trouble logged as a warning: a cause that repeats at every reconnect (a
+        // refused password, a refused certificate) is warned about once, then at debug level.
+        let mut warned: Option<String> = None;
         loop {
             match self.connected().await {
                 Down::Shutdown => break,
                 Down::Trouble(why) => {
                     if self.stats.link_up() {
-                        tracing::warn!(error = %why, "circuit breaker fleet link down: breakers judge locally until it returns");
+                        tracing::warn!(instance = %instance, error = %why, "circuit breaker fleet link down: breakers judge locally until it returns");
+                        warned = Some(why);
+                    } else if warned.as_deref() != Some(why.as_str()) {
+                        tracing::warn!(instance = %instance, error = %why, "circuit breaker fleet link cannot connect: breakers judge locally; retrying with backoff");
+                        warned = Some(why);
                     } else {
-                        tracing::debug!(error = %why, "circuit breaker fleet link still down");
+                        tracing::debug!(instance = %instance, error = %why, "circuit breaker fleet link still down");
                     }
                 }
             }
