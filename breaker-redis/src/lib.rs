@@ -22,6 +22,14 @@
 //!   probe holds are lifted, no breaker changes state. It reconnects with backoff and
 //!   resyncs from the keys. Malformed, oversized or foreign messages are counted and dropped.
 //!
+//! # Auth and TLS
+//!
+//! Through the URL, as redis-rs reads it: `redis://:password@host:6379/0`,
+//! `redis://user:password@host:6379`. `rediss://` (TLS) needs this crate's **`tls`** feature
+//! (rustls with the `ring` provider; off by default), which trusts the system's roots, or only
+//! the CA in [`FleetConfig::tls_ca_file()`] when it is set (a private CA). The password is never
+//! logged: URLs are shown as `redis://***@host:6379`.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -91,6 +99,22 @@ pub enum FleetError {
         /// The instance id of the link already attached.
         instance_id: String,
     },
+    /// The URL asks for TLS (`rediss://`), or a CA file is set, and this build of
+    /// `breaker-redis` has no TLS: turn on its `tls` feature.
+    #[error("the fleet URL `{url}` needs TLS, which this build lacks: turn on the `tls` feature of `breaker-redis`")]
+    TlsNotBuilt {
+        /// The URL, password removed.
+        url: String,
+    },
+    /// The TLS settings could not be used: the CA file ([`FleetConfig::tls_ca_file()`]) is
+    /// unreadable or holds no PEM certificate, or is set for a URL without TLS.
+    #[error("fleet TLS setting `tls_ca_file` ({path}): {message}")]
+    Tls {
+        /// The CA file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// The registries with a fleet link (by [`Registry::id`]), and the link's instance id.
@@ -128,8 +152,7 @@ impl Fleet {
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
         config.validate().map_err(FleetError::Config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|source| FleetError::Url { url: config::redact(&config.url), source })?;
+        let client = client(&config)?;
         let registry_id = registry.id();
         {
             let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -192,4 +215,35 @@ impl Drop for Fleet {
         let _ = self.shutdown.send(true);
         ATTACHED.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.registry_id);
     }
+}
+
+/// The redis client for `config`'s URL, with its CA file when one is set.
+fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
+    let url = config.url.as_str();
+    let tls_url = url.trim_start().get(..9).is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+    if !cfg!(feature = "tls") && (tls_url || config.tls_ca_file.is_some()) {
+        return Err(FleetError::TlsNotBuilt { url: config::redact(url) });
+    }
+    let client = redis::Client::open(url).map_err(|source| FleetError::Url { url: config::redact(url), source })?;
+    #[cfg(feature = "tls")]
+    if tls_url {
+        // The provider the `tls` feature builds. A program that installed its own first (a
+        // build with rustls's other providers too) keeps it: then this fails, harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    #[cfg(feature = "tls")]
+    if let Some(path) = &config.tls_ca_file {
+        let tls_error = |message: String| FleetError::Tls { path: path.clone(), message };
+        if !tls_url {
+            return Err(tls_error("a CA file needs a `rediss://` URL".into()));
+        }
+        let pem = std::fs::read(path).map_err(|e| tls_error(e.to_string()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(tls_error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) in the file".into()));
+        }
+        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+        return redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
+            .map_err(|e| tls_error(e.to_string()));
+    }
+    Ok(client)
 }

@@ -144,3 +144,13 @@ fn errors_and_debug_output_hide_the_password() {
     assert!(errors[0].to_string().contains("CIRCUIT_BREAKER_FLEET__URI"), "{errors:?}");
     assert_no_secret("a variable's error", &format!("{errors:?} {}", errors[0]));
 }
+
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn rediss_without_the_tls_feature_names_the_feature() {
+    let url = format!("rediss://:{PASSWORD}@127.0.0.1:6380");
+    let error = Fleet::attach(&Registry::new(), FleetConfig::new(url)).unwrap_err();
+    assert!(matches!(error, breaker_redis::FleetError::TlsNotBuilt { .. }), "{error:?}");
+    assert!(error.to_string().contains("`tls` feature of `breaker-redis`"), "{error}");
+    assert_no_secret("the error", &format!("{error} {error:?}"));
+}
