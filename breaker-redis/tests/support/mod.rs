@@ -115,6 +115,7 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not answer on port {}", self.port);
     }
 
