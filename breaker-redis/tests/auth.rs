@@ -118,13 +118,13 @@ async fn a_wrong_password_keeps_the_link_down_and_says_why_once_without_the_pass
     let logs = captured();
     let warnings: Vec<&str> =
         logs.lines().filter(|l| l.contains("WARN") && l.contains("fleet") && l.contains("instance=wrong")).collect();
-    assert_eq!(warnings.len(), 1, "one warning for a refusal that repeats, not one per attempt:\n{logs}");
-    eprintln!("{}", warnings[0]);
-    assert!(
-        warnings[0].contains("WRONGPASS") || warnings[0].to_lowercase().contains("auth"),
-        "the warning says the password was refused: {}",
-        warnings[0]
-    );
+    // One warning saying the password was refused, not one per attempt (a timeout on a loaded
+    // machine may add a warning of its own).
+    let refused: Vec<&&str> = warnings.iter().filter(|l| l.contains("Password authentication failed")).collect();
+    assert_eq!(refused.len(), 1, "one warning for a refusal that repeats at every attempt:\n{logs}");
+    eprintln!("{}", refused[0]);
+    let retries = logs.lines().filter(|l| l.contains("still down") && l.contains("instance=wrong")).count();
+    assert!(retries >= 1, "it kept retrying, at debug level:\n{logs}");
     assert_no_secret("the logs", &logs);
     assert_no_secret("Fleet's Debug", &format!("{fleet:?}"));
     fleet.shutdown().await;
