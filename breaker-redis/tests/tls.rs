@@ -1,7 +1,8 @@
 //! `rediss://` against a `redis-server` serving TLS only, with a CA and a server certificate
 //! this test makes in the server's temporary directory. Needs the `tls` feature (the CI test
 //! command, `cargo test --workspace --all-features`, turns it on) and a `redis-server` built
-//! with TLS (Debian's is): a server without TLS refuses `--tls-port` and fails the test.
+//! with TLS (Debian 12's is). A server without TLS refuses `--tls-port` and exits: under
+//! `CI=true` that fails the test; elsewhere the test skips and prints the server's message.
 
 #![cfg(feature = "tls")]
 
@@ -33,11 +34,19 @@ fn make_certificates(dir: &std::path::Path) {
     std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
 }
 
+/// A TLS-only server, or `None` (outside CI, saying why) when `redis-server` is missing or
+/// will not serve TLS. Under `CI=true` either fails the test.
 fn tls_server(extra: &[&str]) -> Option<RedisServer> {
     let mut server = RedisServer::prepare_tls(extra)?;
     make_certificates(server.dir());
-    server.restart();
-    Some(server)
+    match server.try_restart() {
+        Ok(()) => Some(server),
+        Err(why) if support::in_ci() => panic!("CI=true and redis-server does not serve TLS: {why}"),
+        Err(why) => {
+            eprintln!("skipped: redis-server does not serve TLS (built without it?): {why}");
+            None
+        }
+    }
 }
 
 fn config(url: String, id: &str) -> FleetConfig {

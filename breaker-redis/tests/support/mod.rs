@@ -81,9 +81,17 @@ impl RedisServer {
 
     /// Starts the server (again) on the same port, and waits until it answers (a server
     /// asking for a password answers `-NOAUTH`; a TLS one is waited for until it listens).
-    /// Panics, with the server's own log, when it exits instead: a server built without TLS
-    /// refuses `--tls-port` at once.
+    /// Panics, with the server's own log, when it exits instead (a server built without TLS
+    /// refuses `--tls-port` at once).
     pub fn restart(&mut self) {
+        if let Err(why) = self.try_restart() {
+            panic!("{why}");
+        }
+    }
+
+    /// [`restart`](Self::restart), returning why the server did not start instead of
+    /// panicking.
+    pub fn try_restart(&mut self) -> Result<(), String> {
         let port = self.port.to_string();
         let ports = if self.tls { vec!["--port", "0", "--tls-port", &port] } else { vec!["--port", &port] };
         let log = self.dir.join("redis.log");
@@ -101,7 +109,7 @@ impl RedisServer {
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("redis-server exited ({status}) instead of serving on port {port}:\n{said}");
+                return Err(format!("redis-server exited ({status}) instead of serving on port {port}:\n{said}"));
             }
             let ready = if self.tls {
                 TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -110,13 +118,13 @@ impl RedisServer {
             };
             if ready {
                 self.child = Some(child);
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("redis-server did not answer on port {}", self.port);
+        Err(format!("redis-server did not answer on port {}", self.port))
     }
 
     /// Kills the server (the port stays reserved for `restart`).
