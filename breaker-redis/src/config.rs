@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -86,8 +87,10 @@ pub struct FleetConfigError {
 /// The fleet's settings.
 ///
 /// Every field has a default except the Redis URL. Auth and TLS go in the URL, as the redis
-/// client reads it: `redis://:password@host:6379/0`, `rediss://user:password@host:6380` (TLS
-/// needs the `redis` crate's TLS feature in your build).
+/// client reads it: `redis://:password@host:6379/0`, `rediss://user:password@host:6380`.
+/// `rediss://` needs this crate's `tls` feature; a private CA goes in
+/// [`tls_ca_file`](Self::tls_ca_file()). `Debug` output and [`describe`](Self::describe) show
+/// the URL without its password.
 ///
 /// From TOML, the same file as the breakers' settings:
 ///
@@ -103,6 +106,7 @@ pub struct FleetConfigError {
 /// reconnect_min = "100ms"
 /// reconnect_max = "1s"
 /// max_message_bytes = 4096
+/// # tls_ca_file = "/etc/redis/ca.crt"  # trust only this CA (PEM) for rediss://
 ///
 /// [fleet.policies]
 /// payments = "any"
@@ -127,7 +131,7 @@ pub struct FleetConfigError {
 /// assert_eq!(config.policy_for("search"), FleetPolicy::Local);
 /// assert_eq!(config.lease_ttl, Duration::from_secs(3));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct FleetConfig {
     /// The Redis or Valkey URL; auth and TLS go here.
     pub url: String,
@@ -151,6 +155,30 @@ pub struct FleetConfig {
     pub reconnect_max: Duration,
     /// Larger messages on the channel are ignored and counted.
     pub max_message_bytes: usize,
+    /// With a `rediss://` URL, trust only the CA certificates in this PEM file instead of the
+    /// system's roots: for a Redis whose certificate a private CA signed. Needs the `tls`
+    /// feature; read once, by [`Fleet::attach`](crate::Fleet::attach). Default none.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// Every field, the URL without its password.
+impl fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("instance_id", &self.instance_id)
+            .field("policy", &self.policy)
+            .field("policies", &self.policies)
+            .field("shared_probes", &self.shared_probes)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("command_timeout", &self.command_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
 }
 
 impl FleetConfig {
@@ -168,6 +196,7 @@ impl FleetConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(1),
             max_message_bytes: 4096,
+            tls_ca_file: None,
         }
     }
 
@@ -210,6 +239,14 @@ impl FleetConfig {
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// Trusts only the CA certificates in this PEM file for a `rediss://` URL (a private
+    /// CA); needs the `tls` feature.
+    #[must_use]
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
         self
     }
 
@@ -331,7 +368,8 @@ impl FleetConfig {
                 None => self.set(&field, value),
             };
             if let Err(message) = result {
-                errors.push(FleetConfigError { source_name: format!("{key}={value:?}"), message });
+                // A misspelt URL variable must not show its password.
+                errors.push(FleetConfigError { source_name: format!("{key}={:?}", redact(value)), message });
             }
         }
         if errors.is_empty() {
@@ -360,6 +398,8 @@ impl FleetConfig {
             "command_timeout" => self.command_timeout = duration()?,
             "reconnect_min" => self.reconnect_min = duration()?,
             "reconnect_max" => self.reconnect_max = duration()?,
+            "tls_ca_file" if value.is_empty() => return Err("must not be empty".into()),
+            "tls_ca_file" => self.tls_ca_file = Some(PathBuf::from(value)),
             "max_message_bytes" => {
                 self.max_message_bytes =
                     value.parse().map_err(|_| format!("expected a number of bytes, got `{value}`"))?;
@@ -413,7 +453,8 @@ impl FleetConfig {
         }
     }
 
-    /// The settings in TOML form, durations human-readable (for logs and reports).
+    /// The main settings in one line, durations human-readable and the URL without its
+    /// password (for logs and reports).
     pub fn describe(&self) -> String {
         format!(
             "url={} prefix={} instance_id={} policy={} shared_probes={} lease_ttl={}",
@@ -442,6 +483,7 @@ pub const KEYS: &[&str] = &[
     "reconnect_min",
     "reconnect_max",
     "max_message_bytes",
+    "tls_ca_file",
     "policies",
 ];
 
@@ -515,6 +557,18 @@ mod tests {
             .unwrap();
         assert_eq!(config.policy_for("content-service"), FleetPolicy::Quorum(2));
         assert_eq!(config.policy_for("other"), FleetPolicy::Hint);
+    }
+
+    #[test]
+    fn the_ca_file_comes_from_the_file_or_the_environment() {
+        let config = FleetConfig::from_toml_str("[fleet]\nurl = \"rediss://x\"\ntls_ca_file = \"/etc/ca.pem\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.tls_ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        let config = config.apply_env_vars([("CIRCUIT_BREAKER_FLEET__TLS_CA_FILE", "/run/ca.pem")]).unwrap();
+        assert_eq!(config.tls_ca_file, Some(PathBuf::from("/run/ca.pem")));
+        let errors = FleetConfig::from_toml_str("[fleet]\nurl = \"rediss://x\"\ntls_ca_file = \"\"\n").unwrap_err();
+        assert_eq!(errors[0].source_name, "fleet.tls_ca_file");
     }
 
     #[test]

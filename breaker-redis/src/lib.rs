@@ -22,6 +22,14 @@
 //!   probe holds are lifted, no breaker changes state. It reconnects with backoff and
 //!   resyncs from the keys. Malformed, oversized or foreign messages are counted and dropped.
 //!
+//! # Auth and TLS
+//!
+//! Through the URL, as redis-rs reads it: `redis://:password@host:6379/0`,
+//! `redis://user:password@host:6379`. `rediss://` (TLS) needs this crate's **`tls`** feature
+//! (rustls with the `ring` provider; off by default), which trusts the system's roots, or only
+//! the CA in [`FleetConfig::tls_ca_file()`] when it is set (a private CA). The password is never
+//! logged: URLs are shown as `redis://***@host:6379`.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -51,6 +59,7 @@ mod stats;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use breaker_runtime::{Registry, Transition};
 use tokio::sync::{mpsc, watch};
@@ -80,11 +89,41 @@ pub enum FleetError {
     /// Not called inside a Tokio runtime.
     #[error("`Fleet::attach` must be called inside a Tokio runtime")]
     NoRuntime,
+    /// The registry already has a fleet link: a second one would publish every opening
+    /// twice and race the first for probe leases. Drop or [`shutdown`](Fleet::shutdown)
+    /// the first [`Fleet`] before attaching again.
+    #[error(
+        "this registry already has a fleet link (instance `{instance_id}`); drop or shut down that `Fleet` before attaching another"
+    )]
+    AlreadyAttached {
+        /// The instance id of the link already attached.
+        instance_id: String,
+    },
+    /// The URL asks for TLS (`rediss://`), or a CA file is set, and this build of
+    /// `breaker-redis` has no TLS: turn on its `tls` feature.
+    #[error("the fleet URL `{url}` needs TLS, which this build lacks: turn on the `tls` feature of `breaker-redis`")]
+    TlsNotBuilt {
+        /// The URL, password removed.
+        url: String,
+    },
+    /// The TLS settings could not be used: the CA file ([`FleetConfig::tls_ca_file()`]) is
+    /// unreadable or holds no PEM certificate, or is set for a URL without TLS.
+    #[error("fleet TLS setting `tls_ca_file` ({path}): {message}")]
+    Tls {
+        /// The CA file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        message: String,
+    },
 }
+
+/// The registries with a fleet link (by [`Registry::id`]), and the link's instance id.
+static ATTACHED: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
 
 /// A registry's link to its fleet. Dropping it stops the link (the breakers keep their
 /// state and judge locally); [`shutdown`](Self::shutdown) also waits for the task.
 pub struct Fleet {
+    registry_id: u64,
     stats: stats::Stats,
     instance_id: String,
     shutdown: watch::Sender<bool>,
@@ -103,13 +142,25 @@ impl Fleet {
     /// locally. Must be called inside a Tokio runtime; fails on settings out of range
     /// ([`FleetConfig::validate`]) or a URL the client refuses.
     ///
+    /// One registry has at most one link: attaching a second [`Fleet`] to a registry whose
+    /// first is still alive fails with [`FleetError::AlreadyAttached`] (a second link would
+    /// publish every opening twice). Once the first is dropped or shut down, attaching again
+    /// works.
+    ///
     /// Follows the registry's transitions ([`Registry::on_transition`], which costs calls
     /// nothing); the callback only queues a state change for the link task, without waiting.
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
         config.validate().map_err(FleetError::Config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|source| FleetError::Url { url: config::redact(&config.url), source })?;
+        let client = client(&config)?;
+        let registry_id = registry.id();
+        {
+            let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(instance_id) = attached.get(&registry_id) {
+                return Err(FleetError::AlreadyAttached { instance_id: instance_id.clone() });
+            }
+            attached.insert(registry_id, config.instance_id.clone());
+        }
         let stats = stats::Stats::default();
         stats.set_link(false);
         let (tx, rx) = mpsc::channel::<Transition>(QUEUE);
@@ -131,7 +182,7 @@ impl Fleet {
             timer_seq: 0,
         };
         let task = runtime.spawn(link.run());
-        Ok(Fleet { stats, instance_id, shutdown, task: Some(task) })
+        Ok(Fleet { registry_id, stats, instance_id, shutdown, task: Some(task) })
     }
 
     /// True while the link is connected, subscribed and resynced (the
@@ -162,5 +213,37 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        ATTACHED.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.registry_id);
     }
+}
+
+/// The redis client for `config`'s URL, with its CA file when one is set.
+fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
+    let url = config.url.as_str();
+    let tls_url = url.trim_start().get(..9).is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+    if !cfg!(feature = "tls") && (tls_url || config.tls_ca_file.is_some()) {
+        return Err(FleetError::TlsNotBuilt { url: config::redact(url) });
+    }
+    let client = redis::Client::open(url).map_err(|source| FleetError::Url { url: config::redact(url), source })?;
+    #[cfg(feature = "tls")]
+    if tls_url {
+        // The provider the `tls` feature builds. A program that installed its own first (a
+        // build with rustls's other providers too) keeps it: then this fails, harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    #[cfg(feature = "tls")]
+    if let Some(path) = &config.tls_ca_file {
+        let tls_error = |message: String| FleetError::Tls { path: path.clone(), message };
+        if !tls_url {
+            return Err(tls_error("a CA file needs a `rediss://` URL".into()));
+        }
+        let pem = std::fs::read(path).map_err(|e| tls_error(e.to_string()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(tls_error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) in the file".into()));
+        }
+        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+        return redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
+            .map_err(|e| tls_error(e.to_string()));
+    }
+    Ok(client)
 }

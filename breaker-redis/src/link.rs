@@ -32,6 +32,9 @@ redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 ";
 
+/// Most distinct errors warned about per outage; more are logged at debug level.
+const WARNED: usize = 8;
+
 /// How often an idle link checks that Redis still answers.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -54,14 +57,24 @@ enum Down {
 impl Link {
     pub(crate) async fn run(mut self) {
         let mut backoff = self.node.config().reconnect_min;
+        let instance = self.node.config().instance_id.clone();
+        // The troubles warned about since the link was last up: a cause that repeats at every
+        // reconnect (a refused password, a refused certificate) is warned about once, then
+        // logged at debug level.
+        let mut warned: Vec<String> = Vec::new();
         loop {
             match self.connected().await {
                 Down::Shutdown => break,
                 Down::Trouble(why) => {
                     if self.stats.link_up() {
-                        tracing::warn!(error = %why, "circuit breaker fleet link down: breakers judge locally until it returns");
+                        tracing::warn!(instance = %instance, error = %why, "circuit breaker fleet link down: breakers judge locally until it returns");
+                        warned.clear();
+                        warned.push(why);
+                    } else if !warned.contains(&why) && warned.len() < WARNED {
+                        tracing::warn!(instance = %instance, error = %why, "circuit breaker fleet link cannot connect: breakers judge locally; retrying with backoff");
+                        warned.push(why);
                     } else {
-                        tracing::debug!(error = %why, "circuit breaker fleet link still down");
+                        tracing::debug!(instance = %instance, error = %why, "circuit breaker fleet link still down");
                     }
                 }
             }

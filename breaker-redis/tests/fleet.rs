@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use breaker_redis::{Fleet, FleetConfig, FleetPolicy};
+use breaker_runtime::testing::ManualClock;
 use breaker_runtime::{Config, Event, Registry, State, Transition};
 use support::{eventually, RedisServer};
 
@@ -24,12 +25,24 @@ impl Replica {
     }
 
     fn trip(&self) {
+        self.trip_named("db");
+    }
+
+    fn trip_named(&self, name: &'static str) {
+        let breaker = self.registry.breaker(name);
         for _ in 0..5 {
-            if let Ok(permit) = self.db().core().try_acquire() {
+            if let Ok(permit) = breaker.core().try_acquire() {
                 permit.failure();
             }
         }
-        assert_eq!(self.db().state(), State::Open);
+        assert_eq!(breaker.state(), State::Open);
+    }
+
+    fn states(&self) -> Vec<(String, State)> {
+        let mut states: Vec<(String, State)> =
+            self.registry.snapshots().into_iter().map(|(name, s)| (name.to_string(), s.state)).collect();
+        states.sort_by(|x, y| x.0.cmp(&y.0));
+        states
     }
 
     fn last(&self) -> Transition {
@@ -50,7 +63,16 @@ fn config(server: &RedisServer, id: &str, policy: FleetPolicy) -> FleetConfig {
 }
 
 async fn replica(config: FleetConfig, wait: Duration) -> Replica {
-    let registry = Registry::builder()
+    replica_on(config, wait, None).await
+}
+
+/// A replica whose breakers read `clock` (time stands still unless the test moves it).
+async fn replica_on(config: FleetConfig, wait: Duration, clock: Option<ManualClock>) -> Replica {
+    let mut builder = Registry::builder();
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    let registry = builder
         .metrics(false)
         .default_config(
             Config::builder()
@@ -327,4 +349,81 @@ async fn under_quorum_a_replica_adopts_once_k_replicas_opened() {
     let t = c.last();
     assert_eq!(t.reason.as_str(), "fleet_opened");
     assert!(t.reason.to_string().contains("`b`"), "{}", t.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_redis_never_flaps_a_breaker() {
+    let mut server = server!();
+    // Time stands still for the breakers (each replica its own manual clock): no wait ends and
+    // no lease is tried during the test, so any state change would be the flapping link's.
+    let wait = Duration::from_secs(60);
+    let clock_a = ManualClock::new();
+    let a = replica_on(config(&server, "a", FleetPolicy::Any), wait, Some(clock_a.clone())).await;
+    let b_config = config(&server, "b", FleetPolicy::Any).breaker_policy("hinted", FleetPolicy::Hint);
+    let b = replica_on(b_config, wait, Some(ManualClock::new())).await;
+    // a: `half` half-open with its probe in flight, `db` and `hinted` open, `fine` closed.
+    // b: `db` open (adopted), `hinted` closed and sensitised, `fine` closed.
+    a.trip_named("half");
+    clock_a.advance(wait * 2);
+    let half = a.registry.breaker("half");
+    let probe = half.core().try_acquire().expect("the wait is over: a probe");
+    assert!(probe.is_probe());
+    assert_eq!(a.registry.breaker("half").state(), State::HalfOpen);
+    for r in [&a, &b] {
+        r.registry.breaker("fine");
+        r.registry.breaker("hinted");
+        r.registry.breaker("barrier");
+    }
+    a.trip();
+    a.trip_named("hinted");
+    eventually(SOON, || {
+        b.db().state() == State::Open && b.registry.breaker("hinted").core().sensitised_for().is_some()
+    })
+    .await
+    .expect("b heard both openings");
+    let before = (a.states(), b.states());
+    let seen_before = (a.seen.lock().unwrap().len(), b.seen.lock().unwrap().len());
+    for flap in 0..4 {
+        server.kill();
+        eventually(SOON, || !a.fleet().link_up() && !b.fleet().link_up()).await.expect("links down");
+        server.restart();
+        eventually(SOON, || a.fleet().link_up() && b.fleet().link_up())
+            .await
+            .unwrap_or_else(|| panic!("links back up after restart {flap}"));
+    }
+    // A barrier: one more opening, heard by b after everything published before it.
+    a.trip_named("barrier");
+    eventually(SOON, || b.registry.breaker("barrier").state() == State::Open).await.expect("the barrier reached b");
+    let without_barrier = |states: Vec<(String, State)>| -> Vec<(String, State)> {
+        states.into_iter().filter(|(name, _)| name != "barrier").collect()
+    };
+    assert_eq!(without_barrier(a.states()), without_barrier(before.0), "a's breakers kept their states");
+    assert_eq!(without_barrier(b.states()), without_barrier(before.1), "b's breakers kept their states");
+    for (r, seen) in [(&a, seen_before.0), (&b, seen_before.1)] {
+        let changed: Vec<String> = r.seen.lock().unwrap()[seen..]
+            .iter()
+            .filter(|t| t.name.as_str() != "barrier")
+            .map(|t| format!("{} {:?} -> {:?} ({})", t.name, t.from, t.to, t.reason))
+            .collect();
+        assert!(changed.is_empty(), "transitions while Redis flapped: {changed:?}");
+    }
+    assert!(b.registry.breaker("hinted").core().sensitised_for().is_some(), "still sensitised");
+    b.registry.breaker("fine").core().try_acquire().expect("closed breakers still admit").success();
+    probe.success();
+    assert_eq!(a.registry.breaker("half").state(), State::Closed, "the probe in flight still decides");
+}
+
+#[tokio::test]
+async fn attaching_a_second_fleet_to_one_registry_is_refused_until_the_first_is_gone() {
+    // No server needed: `attach` connects in the background.
+    let registry = Registry::new();
+    let first = Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1").instance_id("first")).unwrap();
+    let second = Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1").instance_id("second"));
+    let error = second.expect_err("two links on one registry would publish every opening twice");
+    assert!(matches!(error, breaker_redis::FleetError::AlreadyAttached { .. }), "{error:?}");
+    assert!(error.to_string().contains("first"), "the error names the link already attached: {error}");
+    let other = Registry::new();
+    Fleet::attach(&other, FleetConfig::new("redis://127.0.0.1:1")).expect("another registry has its own link");
+    first.shutdown().await;
+    Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1")).expect("attach again once the first is gone");
 }

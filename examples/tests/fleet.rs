@@ -23,6 +23,6 @@ async fn the_fleet_meets_its_targets_side_by_side_with_independent_breakers() {
         .map(|c| format!("{}: {} (measured {})", c.scenario, c.target, c.measured))
         .collect();
     assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
-    assert_eq!(report.checks().len(), 9, "every target was measured");
+    assert_eq!(report.checks().len(), 11, "every target was measured");
     assert!(started.elapsed() < Duration::from_secs(60), "the short mode took {:?}", started.elapsed());
 }

@@ -15,13 +15,49 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Arguments after the port and persistence ones (`--requirepass`, TLS files).
+    extra: Vec<String>,
+    /// Serves TLS only (`--port 0 --tls-port PORT`).
+    tls: bool,
+}
+
+/// True under `CI=true`, where a missing component fails a test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 impl RedisServer {
     /// Starts a server, or returns `None` (outside CI) when `redis-server` is not on PATH.
     pub fn start() -> Option<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with these extra arguments (for example `--requirepass secret`).
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
+        let mut server = Self::prepare(extra, false)?;
+        server.restart();
+        Some(server)
+    }
+
+    /// A server serving TLS only on its port, with the certificate, key and CA files the
+    /// caller writes into [`dir`](Self::dir) before calling [`restart`](Self::restart):
+    /// `server.crt`, `server.key`, `ca.crt`. Clients are not asked for certificates.
+    pub fn prepare_tls(extra: &[&str]) -> Option<RedisServer> {
+        let mut server = Self::prepare(&[], true)?;
+        let file = |name: &str| server.dir.join(name).display().to_string();
+        let (crt, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+        server.extra = ["--tls-cert-file", &crt, "--tls-key-file", &key, "--tls-ca-cert-file", &ca]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--tls-auth-clients".to_owned(), "no".to_owned()])
+            .chain(extra.iter().map(|s| (*s).to_owned()))
+            .collect();
+        Some(server)
+    }
+
+    fn prepare(extra: &[&str], tls: bool) -> Option<RedisServer> {
         if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if in_ci() {
                 panic!("redis-server is not on PATH, and CI=true: install it (`.ci/run` does)");
             }
             eprintln!("skipped: redis-server is not on PATH (install it to run the fleet tests)");
@@ -30,34 +66,65 @@ impl RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("breaker-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { port, dir, child: None };
-        server.restart();
-        Some(server)
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        Some(RedisServer { port, dir, child: None, extra, tls })
+    }
+
+    /// The server's temporary directory (its working directory; TLS files go here).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server (again) on the same port, and waits until it answers.
+    /// Starts the server (again) on the same port, and waits until it answers (a server
+    /// asking for a password answers `-NOAUTH`; a TLS one is waited for until it listens).
+    /// Panics, with the server's own log, when it exits instead (a server built without TLS
+    /// refuses `--tls-port` at once).
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        if let Err(why) = self.try_restart() {
+            panic!("{why}");
+        }
+    }
+
+    /// [`restart`](Self::restart), returning why the server did not start instead of
+    /// panicking.
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        let port = self.port.to_string();
+        let ports = if self.tls { vec!["--port", "0", "--tls-port", &port] } else { vec!["--port", &port] };
+        let log = self.dir.join("redis.log");
+        let mut child = Command::new("redis-server")
+            .args(ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--enable-debug-command", "yes", "--dir"])
             .arg(&self.dir)
-            .stdout(Stdio::null())
+            .args(&self.extra)
+            .stdout(std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.command("PING").is_some_and(|r| r.starts_with("+PONG")) {
-                return;
+            if let Ok(Some(status)) = child.try_wait() {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("redis-server exited ({status}) instead of serving on port {port}:\n{said}"));
+            }
+            let ready = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                self.command("PING").is_some_and(|r| r.starts_with("+PONG") || r.starts_with("-NOAUTH"))
+            };
+            if ready {
+                self.child = Some(child);
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not answer on port {}", self.port);
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!("redis-server did not answer on port {}", self.port))
     }
 
     /// Kills the server (the port stays reserved for `restart`).

@@ -136,12 +136,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let dependency = Dependency::start().await.map_err(|e| format!("dependency: {e}"))?;
     let mut runs = Vec::new();
     for scenario in Scenario::ALL {
-        let wanted = if options.only.is_empty() {
-            // The short mode leaves out flapping: it has no target to assert.
-            options.scale > 1 || scenario != Scenario::Flapping
-        } else {
-            options.only.contains(&scenario)
-        };
+        let wanted = options.only.is_empty() || options.only.contains(&scenario);
         if !wanted {
             continue;
         }

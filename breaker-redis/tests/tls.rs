@@ -1,0 +1,117 @@
+//! `rediss://` against a `redis-server` serving TLS only, with a CA and a server certificate
+//! this test makes in the server's temporary directory. Needs the `tls` feature (the CI test
+//! command, `cargo test --workspace --all-features`, turns it on) and a `redis-server` built
+//! with TLS (Debian 12's is). A server without TLS refuses `--tls-port` and exits: under
+//! `CI=true` that fails the test; elsewhere the test skips and prints the server's message.
+
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::time::Duration;
+
+use breaker_redis::{Fleet, FleetConfig, FleetError, FleetPolicy};
+use breaker_runtime::{Config, Registry, State};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use support::{eventually, RedisServer};
+
+const SOON: Duration = Duration::from_secs(5);
+
+/// Writes `ca.crt`, `server.crt` and `server.key` (for 127.0.0.1 and localhost) into `dir`.
+fn make_certificates(dir: &std::path::Path) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "breaker-redis test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    server.distinguished_name.push(DnType::CommonName, "localhost");
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), server_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+}
+
+/// A TLS-only server, or `None` (outside CI, saying why) when `redis-server` is missing or
+/// will not serve TLS. Under `CI=true` either fails the test.
+fn tls_server(extra: &[&str]) -> Option<RedisServer> {
+    let mut server = RedisServer::prepare_tls(extra)?;
+    make_certificates(server.dir());
+    match server.try_restart() {
+        Ok(()) => Some(server),
+        Err(why) if support::in_ci() => panic!("CI=true and redis-server does not serve TLS: {why}"),
+        Err(why) => {
+            eprintln!("skipped: redis-server does not serve TLS (built without it?): {why}");
+            None
+        }
+    }
+}
+
+fn config(url: String, id: &str) -> FleetConfig {
+    let mut config = FleetConfig::new(url).prefix("tls").instance_id(id).policy(FleetPolicy::Any);
+    config.reconnect_min = Duration::from_millis(20);
+    config.reconnect_max = Duration::from_millis(100);
+    config
+}
+
+fn registry() -> Registry {
+    let registry = Registry::builder()
+        .metrics(false)
+        .default_config(Config::builder().consecutive_failures(2).wait(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    registry.breaker("db");
+    registry
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca_and_a_password_links_the_fleet() {
+    let Some(server) = tls_server(&["--requirepass", "tls-secret"]) else { return };
+    let url = format!("rediss://:tls-secret@127.0.0.1:{}", server.port);
+    let ca = server.dir().join("ca.crt");
+    let (a, b) = (registry(), registry());
+    let fleet_a = Fleet::attach(&a, config(url.clone(), "a").tls_ca_file(&ca)).unwrap();
+    let fleet_b = Fleet::attach(&b, config(url, "b").tls_ca_file(&ca)).unwrap();
+    eventually(SOON, || fleet_a.link_up() && fleet_b.link_up()).await.expect("both links up over TLS");
+    for _ in 0..2 {
+        a.breaker("db").core().try_acquire().unwrap().failure();
+    }
+    eventually(SOON, || b.breaker("db").state() == State::Open).await.expect("a's opening reached b over TLS");
+    fleet_a.shutdown().await;
+    fleet_b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_refuses_a_certificate_from_an_unknown_ca() {
+    let Some(server) = tls_server(&[]) else { return };
+    // The system's roots do not include the test's CA: the handshake fails, the link stays
+    // down and calls are judged locally.
+    let registry = registry();
+    let fleet = Fleet::attach(&registry, config(format!("rediss://127.0.0.1:{}", server.port), "x")).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!fleet.link_up(), "an untrusted certificate is a link down");
+    registry.breaker("db").core().try_acquire().expect("judged locally").success();
+    // Plain Redis on a TLS port does not link either.
+    let plain = Registry::new();
+    let fleet = Fleet::attach(&plain, config(format!("redis://127.0.0.1:{}", server.port), "y")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!fleet.link_up());
+}
+
+#[tokio::test]
+async fn a_ca_file_that_cannot_be_used_is_an_error_at_attach() {
+    let missing =
+        Fleet::attach(&Registry::new(), config("rediss://127.0.0.1:1".into(), "m").tls_ca_file("/nonexistent/ca.crt"));
+    let error = missing.unwrap_err();
+    assert!(matches!(error, FleetError::Tls { .. }), "{error:?}");
+    assert!(error.to_string().contains("/nonexistent/ca.crt"), "{error}");
+    let not_pem = std::env::temp_dir().join(format!("breaker-redis-not-pem-{}", std::process::id()));
+    std::fs::write(&not_pem, "hello").unwrap();
+    let error = Fleet::attach(&Registry::new(), config("rediss://127.0.0.1:1".into(), "n").tls_ca_file(&not_pem));
+    let _ = std::fs::remove_file(&not_pem);
+    assert!(error.unwrap_err().to_string().contains("no PEM certificate"));
+    let plain = Fleet::attach(&Registry::new(), config("redis://127.0.0.1:1".into(), "p").tls_ca_file("/etc/hostname"));
+    assert!(plain.unwrap_err().to_string().contains("needs a `rediss://` URL"));
+}
