@@ -152,9 +152,19 @@ fn admit_deciding(breaker: &Breaker) -> Result<DetachedPermit, Rejected> {
 }
 
 /// A permit for `poll_ready` to keep, or `None`. Out of line, so that `poll_ready` (and
-/// tower's `Ready` future around it) stays small enough to inline.
+/// tower's `Ready` future around it) stays small enough to inline; the untimed closed-state
+/// check first, which calls nothing and so saves no registers.
 #[inline(never)]
 fn ready_permit(breaker: &Breaker) -> Option<DetachedPermit> {
+    match breaker.core().try_acquire_detached_untimed() {
+        Some(permit) => Some(permit),
+        None => permit_timed(breaker),
+    }
+}
+
+/// [`ready_permit`] when the breaker times its calls or must decide.
+#[inline(never)]
+fn permit_timed(breaker: &Breaker) -> Option<DetachedPermit> {
     match breaker.core().try_acquire_detached_closed() {
         Some(permit) => Some(permit),
         None => permit_deciding(breaker),
