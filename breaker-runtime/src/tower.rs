@@ -151,21 +151,22 @@ fn admit_deciding(breaker: &Breaker) -> Result<DetachedPermit, Rejected> {
     breaker.core().try_acquire_detached()
 }
 
-/// A permit for `poll_ready` to keep, or `None`. Out of line, so that `poll_ready` (and
-/// tower's `Ready` future around it) stays small enough to inline; the untimed closed-state
-/// check first, which calls nothing and so saves no registers.
+/// Puts in `slot` a permit for `poll_ready` to keep, or `None`. Out of line, so that
+/// `poll_ready` (and tower's `Ready` future around it) stays small enough to inline; the
+/// untimed closed-state check first, which calls nothing, so this saves no registers and the
+/// rest is a tail call.
 #[inline(never)]
-fn ready_permit(breaker: &Breaker) -> Option<DetachedPermit> {
+fn ready_permit(breaker: &Breaker, slot: &mut Option<DetachedPermit>) {
     match breaker.core().try_acquire_detached_untimed() {
-        Some(permit) => Some(permit),
-        None => permit_timed(breaker),
+        Some(permit) => *slot = Some(permit),
+        None => permit_timed(breaker, slot),
     }
 }
 
 /// [`ready_permit`] when the breaker times its calls or must decide.
 #[inline(never)]
-fn permit_timed(breaker: &Breaker) -> Option<DetachedPermit> {
-    match breaker.core().try_acquire_detached_closed() {
+fn permit_timed(breaker: &Breaker, slot: &mut Option<DetachedPermit>) {
+    *slot = match breaker.core().try_acquire_detached_closed() {
         Some(permit) => Some(permit),
         None => permit_deciding(breaker),
     }
@@ -195,7 +196,7 @@ where
         // caller). A rejection is not kept: `call` decides afresh, since the breaker may have
         // moved on by then and a stale rejection would turn away the first probe after the wait.
         if self.permit.is_none() {
-            self.permit = ready_permit(&self.breaker);
+            ready_permit(&self.breaker, &mut self.permit);
         }
         Poll::Ready(Ok(()))
     }
