@@ -381,6 +381,11 @@ impl CircuitBreaker {
     /// let timed = CircuitBreaker::new("db", Config::builder().slow_call(Duration::from_secs(1)).build().unwrap());
     /// assert!(timed.try_acquire_detached_untimed().is_none());
     /// assert!(timed.try_acquire_detached_closed().is_some());
+    /// breaker.metrics_only();
+    /// assert!(breaker.try_acquire_detached_untimed().is_none());
+    /// assert!(breaker.try_acquire_detached_closed().is_some());
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire_detached_untimed().is_none());
     /// ```
     #[inline]
     pub fn try_acquire_detached_untimed(&self) -> Option<DetachedPermit> {
