@@ -364,6 +364,39 @@ impl CircuitBreaker {
         self.admit_closed().map(DetachedPermit)
     }
 
+    /// The commonest case of [`try_acquire_detached_closed`](Self::try_acquire_detached_closed),
+    /// for a caller's hot path: the same permit when the breaker is closed and slow-call
+    /// detection is off (nothing to time), `None` otherwise, including metrics-only, disabled,
+    /// and closed with slow-call detection on (then call `try_acquire_detached_closed` or
+    /// `try_acquire_detached`). It never reads the clock, so it calls nothing: inlined, it
+    /// costs its caller no saved registers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_core::{CircuitBreaker, Config, Outcome};
+    ///
+    /// let breaker = CircuitBreaker::new("db", Config::default());
+    /// let permit = breaker.try_acquire_detached_untimed().expect("closed, untimed");
+    /// breaker.finish_detached(permit, Some(Outcome::Success));
+    /// let timed = CircuitBreaker::new("db", Config::builder().slow_call(Duration::from_secs(1)).build().unwrap());
+    /// assert!(timed.try_acquire_detached_untimed().is_none());
+    /// assert!(timed.try_acquire_detached_closed().is_some());
+    /// breaker.metrics_only();
+    /// assert!(breaker.try_acquire_detached_untimed().is_none());
+    /// assert!(breaker.try_acquire_detached_closed().is_some());
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire_detached_untimed().is_none());
+    /// ```
+    #[inline]
+    pub fn try_acquire_detached_untimed(&self) -> Option<DetachedPermit> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.state() == State::Closed && self.slow_nanos.load(Ordering::Relaxed) == 0 {
+            Some(DetachedPermit(Ticket { generation: word.generation(), kind: Kind::Normal, started: UNTIMED }))
+        } else {
+            None
+        }
+    }
+
     /// [`try_acquire`](Self::try_acquire) for a shared breaker: the permit owns a reference,
     /// so it can move into a `'static` future.
     #[inline]

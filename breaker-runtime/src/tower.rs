@@ -154,11 +154,22 @@ fn admit_deciding(breaker: &Breaker) -> Result<DetachedPermit, Rejected> {
     breaker.core().try_acquire_detached()
 }
 
-/// A permit for `poll_ready` to keep, or `None`. Out of line, so that `poll_ready` (and
-/// tower's `Ready` future around it) stays small enough to inline.
+/// Puts in `slot` a permit for `poll_ready` to keep, or `None`. Out of line, so that
+/// `poll_ready` (and tower's `Ready` future around it) stays small enough to inline; the
+/// untimed closed-state check first, which calls nothing, so this saves no registers and the
+/// rest is a tail call.
 #[inline(never)]
-fn ready_permit(breaker: &Breaker) -> Option<DetachedPermit> {
-    match breaker.core().try_acquire_detached_closed() {
+fn ready_permit(breaker: &Breaker, slot: &mut Option<DetachedPermit>) {
+    match breaker.core().try_acquire_detached_untimed() {
+        Some(permit) => *slot = Some(permit),
+        None => permit_timed(breaker, slot),
+    }
+}
+
+/// [`ready_permit`] when the breaker times its calls or must decide.
+#[inline(never)]
+fn permit_timed(breaker: &Breaker, slot: &mut Option<DetachedPermit>) {
+    *slot = match breaker.core().try_acquire_detached_closed() {
         Some(permit) => Some(permit),
         None => permit_deciding(breaker),
     }
@@ -188,7 +199,7 @@ where
         // caller). A rejection is not kept: `call` decides afresh, since the breaker may have
         // moved on by then and a stale rejection would turn away the first probe after the wait.
         if self.permit.is_none() {
-            self.permit = ready_permit(&self.breaker);
+            ready_permit(&self.breaker, &mut self.permit);
         }
         Poll::Ready(Ok(()))
     }
@@ -383,6 +394,73 @@ mod tests {
 
     fn poll_now<F: Future>(fut: F) -> Poll<F::Output> {
         std::pin::pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// The states `poll_ready` does not admit on its inline path (closed with slow-call
+    /// detection on, metrics-only, disabled) behave through the layer as through `call`: slow
+    /// calls are timed and open the breaker, a metrics-only breaker records but never rejects, a
+    /// disabled one records nothing.
+    #[test]
+    fn timed_metrics_only_and_disabled_breakers_through_the_layer() {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build().unwrap();
+        let rates = || Config::builder().consecutive_failures(0).count_window(4).minimum_calls(4);
+        registry
+            .configure("slow", rates().without_failure_rate().slow_call(Duration::from_secs(1)).slow_call_rate(0.5))
+            .unwrap();
+        registry.configure("failing", rates().failure_rate(0.5)).unwrap();
+        // `Ok(true)` takes two seconds, `Ok(false)` none, `Err` fails at once.
+        let inner = |clock: ManualClock| {
+            service_fn(move |slow: Result<bool, ()>| {
+                let clock = clock.clone();
+                async move {
+                    if slow == Ok(true) {
+                        clock.advance(Duration::from_secs(2));
+                    }
+                    slow
+                }
+            })
+        };
+        let send = |svc: &mut _, req| match poll_now(async {
+            let svc: &mut super::CircuitBreakerService<_, _> = svc;
+            svc.ready().await.unwrap().call(req).await
+        }) {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("a ready service_fn completes at once"),
+        };
+
+        let mut slow = CircuitBreakerLayer::new(registry.breaker("slow")).layer(inner(clock.clone()));
+        for req in [false, true, false, true] {
+            assert!(send(&mut slow, Ok(req)).is_ok());
+        }
+        assert_eq!(registry.breaker("slow").state(), State::Open, "two slow calls of four open it");
+        assert!(matches!(send(&mut slow, Ok(false)), Err(crate::CallError::Rejected(_))));
+
+        let mut failing = CircuitBreakerLayer::new(registry.breaker("failing")).layer(inner(clock.clone()));
+        assert!(registry.metrics_only("failing"));
+        for _ in 0..8 {
+            assert!(matches!(send(&mut failing, Err(())), Err(crate::CallError::Failed(()))));
+        }
+        assert_eq!(registry.breaker("failing").state(), State::MetricsOnly);
+        let snapshot = registry.breaker("failing").snapshot();
+        assert_eq!(
+            (snapshot.calls_in_window, snapshot.failed_calls),
+            (4, 4),
+            "recorded: the window holds the last four"
+        );
+
+        assert!(registry.disable("failing"));
+        let before = registry.breaker("failing").snapshot();
+        for _ in 0..8 {
+            assert!(matches!(send(&mut failing, Err(())), Err(crate::CallError::Failed(()))));
+        }
+        let after = registry.breaker("failing").snapshot();
+        assert_eq!(after.state, State::Disabled);
+        assert_eq!(
+            (after.calls_in_window, after.failed_calls, after.consecutive_failures),
+            (before.calls_in_window, before.failed_calls, before.consecutive_failures),
+            "nothing recorded"
+        );
     }
 
     /// Through the layer, every admitted call is counted by its outcome and timed, a probe is
