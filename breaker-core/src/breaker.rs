@@ -41,7 +41,10 @@ pub enum RejectReason {
 pub struct Rejected {
     name: Name,
     reason: RejectReason,
-    retry_after: Option<Duration>,
+    /// Nanoseconds until a probe will be admitted when `reason` is [`RejectReason::Open`] (the
+    /// only reason with a `retry_after`), 0 otherwise: a plain integer is cheaper to build on
+    /// the open rejection path than an `Option<Duration>`, which [`retry_after`](Self::retry_after) makes.
+    retry_after_nanos: u64,
 }
 
 impl Rejected {
@@ -67,8 +70,9 @@ impl Rejected {
     }
     /// Time until a probe will be admitted: `None` when forced open (until released) or when
     /// half-open with every slot taken (until a probe reports).
+    #[inline]
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        (self.reason == RejectReason::Open).then(|| Duration::from_nanos(self.retry_after_nanos))
     }
 }
 
@@ -77,7 +81,7 @@ impl fmt::Debug for Rejected {
         f.debug_struct("Rejected")
             .field("name", &self.name)
             .field("state", &self.state())
-            .field("retry_after", &self.retry_after)
+            .field("retry_after", &self.retry_after())
             .finish()
     }
 }
@@ -91,7 +95,7 @@ impl fmt::Display for Rejected {
             }
             RejectReason::ForcedOpen => write!(f, "circuit breaker `{}` is forced open", self.name)?,
         }
-        if let Some(after) = self.retry_after {
+        if let Some(after) = self.retry_after() {
             write!(f, "; retry after {:.3}s", after.as_secs_f64())?;
         }
         Ok(())
@@ -433,25 +437,45 @@ impl CircuitBreaker {
         Some(Ticket { generation: word.generation(), kind, started })
     }
 
-    /// Admission in the states that decide: open, forced open, half-open. `word` is the state
-    /// the caller saw; it is reloaded only when the breaker moved on.
+    /// Admission in the states that decide: open, forced open, half-open. The open rejection
+    /// (the wait has certainly not passed by the coarse clock) is decided here, with nothing
+    /// but one coarse clock read; everything else is [`admit_deciding`](Self::admit_deciding).
+    #[inline(never)]
+    fn admit_slow(&self, word: Word) -> Result<Ticket, Rejected> {
+        if word.state() == State::Open {
+            let until = self.deadline.load(Ordering::Acquire);
+            let (coarse, lag) = self.clock.now_coarse();
+            let upper = coarse.saturating_add(lag);
+            if upper < until {
+                // Never promise more than the configured wait: the precise time is at most `upper`.
+                return Err(Rejected {
+                    name: self.name.clone(),
+                    reason: RejectReason::Open,
+                    retry_after_nanos: until - upper,
+                });
+            }
+        }
+        self.admit_deciding(word)
+    }
+
+    /// The rest of [`admit_slow`](Self::admit_slow). `word` is the state the caller saw; it is
+    /// reloaded only when the breaker moved on.
     #[cold]
-    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Rejected> {
+    #[inline(never)]
+    fn admit_deciding(&self, mut word: Word) -> Result<Ticket, Rejected> {
         loop {
             if let Some(ticket) = self.ticket_in(word) {
                 return Ok(ticket);
             }
             match word.state() {
-                State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, None)),
+                State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, 0)),
                 State::Open => match self.until_passed(self.deadline.load(Ordering::Acquire)) {
                     // Never promise more than the configured wait.
-                    Err(left) => return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(left)))),
+                    Err(left) => return Err(self.rejected(RejectReason::Open, left)),
                     // The wait has passed: the first caller moves the breaker to half-open, unless
                     // another replica of the fleet holds the probe budget.
                     Ok(now) => match self.probe_gate.load(Ordering::Acquire) {
-                        gate if now < gate => {
-                            return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(gate - now))))
-                        }
+                        gate if now < gate => return Err(self.rejected(RejectReason::Open, gate - now)),
                         _ => self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now),
                     },
                 },
@@ -471,7 +495,7 @@ impl CircuitBreaker {
                         }
                     }
                     match self.until_passed(self.deadline.load(Ordering::Acquire)) {
-                        Err(_) => return Err(self.rejected(RejectReason::HalfOpenFull, None)),
+                        Err(_) => return Err(self.rejected(RejectReason::HalfOpenFull, 0)),
                         // Probes never reported back: reopen rather than wedge.
                         Ok(now) => self.transition_from(word, State::Open, Reason::HalfOpenTimeout, now),
                     }
@@ -512,8 +536,9 @@ impl CircuitBreaker {
         self.deliver(posted);
     }
 
-    fn rejected(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
-        Rejected { name: self.name.clone(), reason, retry_after }
+    /// A rejection; `retry_after_nanos` counts only for [`RejectReason::Open`].
+    fn rejected(&self, reason: RejectReason, retry_after_nanos: u64) -> Rejected {
+        Rejected { name: self.name.clone(), reason, retry_after_nanos }
     }
 
     /// Records `outcome` for `ticket`, or releases it when `outcome` is `None`.
