@@ -330,7 +330,7 @@ impl CircuitBreaker {
     /// cancelled), unless the thread is panicking, which records a failure.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit().map(|ticket| Permit { breaker: self, ticket })
+        self.admit(|breaker, ticket| Permit { breaker, ticket })
     }
 
     /// The healthy half of [`try_acquire`](Self::try_acquire): a permit when the breaker is
@@ -372,7 +372,7 @@ impl CircuitBreaker {
     /// so it can move into a `'static` future.
     #[inline]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.admit().map(|ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
+        self.admit(|_, ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
     }
 
     /// [`try_acquire`](Self::try_acquire) without a guard: the permit holds no reference to
@@ -392,7 +392,7 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire_detached(&self) -> Result<DetachedPermit, Rejected> {
-        self.admit().map(DetachedPermit)
+        self.admit(|_, ticket| DetachedPermit(ticket))
     }
 
     /// Records the outcome of a [`DetachedPermit`] from this breaker, or releases it when
@@ -411,12 +411,16 @@ impl CircuitBreaker {
         }
     }
 
+    /// Admission, the ticket wrapped by `wrap` into the permit the caller returns: the slow
+    /// path then builds the caller's own result, which the caller takes as it is (a
+    /// `Result<Ticket, _>` mapped afterwards is moved into the other layout on every rejection).
+    /// `wrap` is given the breaker, so the borrowed permits' closures capture nothing.
     #[inline]
-    fn admit(&self) -> Result<Ticket, Rejected> {
+    fn admit<'a, P>(&'a self, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
         let word = Word(self.word.load(Ordering::Acquire));
         match self.ticket_in(word) {
-            Some(ticket) => Ok(ticket),
-            None => self.admit_slow(word),
+            Some(ticket) => Ok(wrap(self, ticket)),
+            None => self.admit_slow(word, wrap),
         }
     }
 
@@ -441,21 +445,27 @@ impl CircuitBreaker {
     /// (the wait has certainly not passed by the coarse clock) is decided here, with nothing
     /// but one coarse clock read; everything else is [`admit_deciding`](Self::admit_deciding).
     #[inline(never)]
-    fn admit_slow(&self, word: Word) -> Result<Ticket, Rejected> {
+    fn admit_slow<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
         if word.state() == State::Open {
             let until = self.deadline.load(Ordering::Acquire);
-            let (coarse, lag) = self.clock.now_coarse();
-            let upper = coarse.saturating_add(lag);
-            if upper < until {
-                // Never promise more than the configured wait: the precise time is at most `upper`.
-                return Err(Rejected {
-                    name: self.name.clone(),
-                    reason: RejectReason::Open,
-                    retry_after_nanos: until - upper,
-                });
+            if let Some(upper) = self.clock.cheap_upper_bound() {
+                if upper < until {
+                    // Never promise more than the configured wait: the precise time is at most
+                    // `upper`.
+                    let retry_after_nanos = until - upper;
+                    return Err(Rejected { name: self.name.clone(), reason: RejectReason::Open, retry_after_nanos });
+                }
             }
         }
-        self.admit_deciding(word)
+        self.admit_other(word, wrap)
+    }
+
+    /// [`admit_deciding`](Self::admit_deciding), the ticket wrapped: a separate function so
+    /// that [`admit_slow`](Self::admit_slow) ends in a jump and keeps few registers.
+    #[cold]
+    #[inline(never)]
+    fn admit_other<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
+        self.admit_deciding(word).map(|ticket| wrap(self, ticket))
     }
 
     /// The rest of [`admit_slow`](Self::admit_slow). `word` is the state the caller saw; it is

@@ -60,8 +60,10 @@ impl Clock for SystemClock {
 /// precise read. Elsewhere it falls back to the precise clock.
 #[cfg(all(target_os = "linux", not(loom)))]
 mod coarse {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
 
+    #[inline]
     fn read(clock: libc::clockid_t) -> Option<u64> {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `ts` is a valid, exclusively borrowed `timespec` for the duration of the
@@ -72,7 +74,11 @@ mod coarse {
         if rc != 0 {
             return None;
         }
-        as_nanos(ts)
+        // A monotonic clock counts from boot: never negative, and 584 years of uptime before
+        // its nanoseconds fill a u64, so plain arithmetic is exact (the checked conversion cost
+        // a dozen instructions on every open rejection).
+        #[allow(clippy::cast_sign_loss)]
+        Some((ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64))
     }
 
     fn resolution(clock: libc::clockid_t) -> Option<u64> {
@@ -90,11 +96,32 @@ mod coarse {
         u64::try_from(ts.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(ts.tv_nsec).ok()?)
     }
 
+    /// The calibration (below), mirrored where the hot path reads it with two plain loads:
+    /// raw `CLOCK_MONOTONIC` at the origin, and the slack. `SLACK` is 0 until the first
+    /// calibration and [`UNUSABLE`] when the coarse clock cannot be used; a calibrated slack is
+    /// at least 1 ms, so it is neither.
+    static ORIGIN_RAW: AtomicU64 = AtomicU64::new(0);
+    static SLACK: AtomicU64 = AtomicU64::new(0);
+    const UNUSABLE: u64 = u64::MAX;
+
     /// (raw CLOCK_MONOTONIC at the origin, slack to add to a coarse reading so it is never
     /// ahead of the precise clock), or `None` when the coarse clock is unusable.
+    #[inline]
     fn calibration() -> Option<(u64, u64)> {
+        let slack = SLACK.load(Ordering::Acquire);
+        if slack == 0 || slack == UNUSABLE {
+            return calibrate();
+        }
+        // Stored before `SLACK` was released: the value of the one calibration.
+        Some((ORIGIN_RAW.load(Ordering::Relaxed), slack))
+    }
+
+    /// The one calibration, computed once; every caller mirrors the same values.
+    #[cold]
+    #[inline(never)]
+    fn calibrate() -> Option<(u64, u64)> {
         static CALIBRATION: OnceLock<Option<(u64, u64)>> = OnceLock::new();
-        *CALIBRATION.get_or_init(|| {
+        let calibration = *CALIBRATION.get_or_init(|| {
             // Read the raw clock right after the origin Instant: the origin is then at most
             // a few microseconds earlier than `raw`, which the slack below absorbs.
             let _ = super::origin();
@@ -103,14 +130,39 @@ mod coarse {
             let origin_raw = raw.checked_sub(since_origin)?;
             let slack = resolution(libc::CLOCK_MONOTONIC_COARSE)?.checked_add(1_000_000)?;
             Some((origin_raw, slack))
-        })
+        });
+        match calibration {
+            Some((origin_raw, slack)) => {
+                ORIGIN_RAW.store(origin_raw, Ordering::Relaxed);
+                SLACK.store(slack, Ordering::Release);
+            }
+            None => SLACK.store(UNUSABLE, Ordering::Release),
+        }
+        calibration
     }
 
     /// A coarse reading since the origin, and how far behind the precise clock it may be.
     #[inline]
     pub(super) fn now() -> Option<(u64, u64)> {
+        // Read first, so the calibration is loaded after the call rather than held across it.
+        // On the very first call the origin is set after this reading: the reading then
+        // saturates to 0, and `0 + slack` is still never behind the precise clock.
+        let raw = read(libc::CLOCK_MONOTONIC_COARSE);
         let (origin_raw, slack) = calibration()?;
-        Some((read(libc::CLOCK_MONOTONIC_COARSE)?.saturating_sub(origin_raw), slack))
+        Some((raw?.saturating_sub(origin_raw), slack))
+    }
+
+    /// `now()`'s reading plus its lag (saturating), when the clock is calibrated and readable;
+    /// `None` otherwise, and then the caller takes the way that calibrates. Nothing but the
+    /// read, two loads and the arithmetic, so a caller keeps few registers across it.
+    #[inline]
+    pub(super) fn upper_bound_if_ready() -> Option<u64> {
+        let raw = read(libc::CLOCK_MONOTONIC_COARSE)?;
+        let slack = SLACK.load(Ordering::Acquire);
+        if slack == 0 || slack == UNUSABLE {
+            return None;
+        }
+        Some(raw.saturating_sub(ORIGIN_RAW.load(Ordering::Relaxed)).saturating_add(slack))
     }
 }
 
@@ -138,6 +190,19 @@ impl ClockSource {
             #[cfg(all(target_os = "linux", not(loom)))]
             ClockSource::System => coarse::now().unwrap_or_else(|| (SystemClock.now_nanos(), 0)),
             _ => (self.now_nanos(), 0),
+        }
+    }
+
+    /// `now_coarse()`'s reading plus its lag (saturating), a time the clock has certainly not
+    /// passed yet, when that is cheap: the system clock, calibrated. `None` for the others, and
+    /// before the first [`now_coarse`](Self::now_coarse) calibrates. What an open breaker
+    /// compares its deadline with first.
+    #[inline]
+    pub(crate) fn cheap_upper_bound(&self) -> Option<u64> {
+        match self {
+            #[cfg(all(target_os = "linux", not(loom)))]
+            ClockSource::System => coarse::upper_bound_if_ready(),
+            _ => None,
         }
     }
 
@@ -192,6 +257,29 @@ mod tests {
             assert!(coarse <= after, "coarse {coarse} ahead of precise {after}");
             assert!(coarse + lag >= before, "coarse {coarse} + {lag} behind precise {before}");
         }
+    }
+
+    #[test]
+    fn the_cheap_upper_bound_is_never_behind_and_at_most_the_slack_ahead() {
+        let source = ClockSource::System;
+        let (_, lag) = source.now_coarse(); // calibrates
+        for _ in 0..10_000 {
+            let before = SystemClock.now_nanos();
+            let upper = source.cheap_upper_bound();
+            let after = SystemClock.now_nanos();
+            #[cfg(target_os = "linux")]
+            let upper = upper.expect("calibrated by now_coarse");
+            #[cfg(not(target_os = "linux"))]
+            let Some(upper) = upper else { continue };
+            assert!(upper >= before, "upper bound {upper} behind precise {before}");
+            assert!(upper <= after + lag, "upper bound {upper} more than {lag} ahead of precise {after}");
+        }
+    }
+
+    #[test]
+    fn only_the_system_clock_has_a_cheap_upper_bound() {
+        let clock = ManualClock::new();
+        assert_eq!(ClockSource::from(clock).cheap_upper_bound(), None);
     }
 
     #[test]
