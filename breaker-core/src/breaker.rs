@@ -441,34 +441,38 @@ impl CircuitBreaker {
         Some(Ticket { generation: word.generation(), kind, started })
     }
 
-    /// Admission in the states that decide: open, forced open, half-open. The open rejection
-    /// (the wait has certainly not passed by the coarse clock) is decided here, with nothing
-    /// but one coarse clock read; everything else is [`admit_deciding`](Self::admit_deciding).
+    /// Admission in the states that decide: open, forced open, half-open. The open rejection,
+    /// when the wait has certainly not passed, is decided here by one cheap coarse clock read
+    /// and nothing else. Otherwise (another state; the wait may have passed; a clock with no
+    /// cheap reading) [`admit_other`](Self::admit_other) decides: while open, from a fresh look
+    /// at the state, as a call made a moment later would, which keeps the state word out of the
+    /// registers saved across the clock read.
     #[inline(never)]
     fn admit_slow<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
-        if word.state() == State::Open {
-            let until = self.deadline.load(Ordering::Acquire);
-            if let Some(upper) = self.clock.cheap_upper_bound() {
-                if upper < until {
-                    // Never promise more than the configured wait: the precise time is at most
-                    // `upper`.
-                    let retry_after_nanos = until - upper;
-                    return Err(Rejected { name: self.name.clone(), reason: RejectReason::Open, retry_after_nanos });
-                }
+        if word.state() != State::Open {
+            return self.admit_other(word, wrap);
+        }
+        let until = self.deadline.load(Ordering::Acquire);
+        if let Some(upper) = self.clock.cheap_upper_bound() {
+            if upper < until {
+                // Never promise more than the configured wait: the precise time is at most `upper`.
+                let retry_after_nanos = until - upper;
+                return Err(Rejected { name: self.name.clone(), reason: RejectReason::Open, retry_after_nanos });
             }
         }
-        self.admit_other(word, wrap)
+        self.admit_other(Word(self.word.load(Ordering::Acquire)), wrap)
     }
 
-    /// [`admit_deciding`](Self::admit_deciding), the ticket wrapped: a separate function so
-    /// that [`admit_slow`](Self::admit_slow) ends in a jump and keeps few registers.
+    /// Admission in the states that decide (open, forced open, half-open) but for the open
+    /// rejection [`admit_slow`](Self::admit_slow) settles: [`admit_deciding`](Self::admit_deciding),
+    /// the ticket wrapped. `word` is the state the caller saw.
     #[cold]
     #[inline(never)]
     fn admit_other<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
         self.admit_deciding(word).map(|ticket| wrap(self, ticket))
     }
 
-    /// The rest of [`admit_slow`](Self::admit_slow). `word` is the state the caller saw; it is
+    /// The deciding states' admission. `word` is the state the caller saw; it is
     /// reloaded only when the breaker moved on.
     #[cold]
     #[inline(never)]

@@ -103,6 +103,10 @@ mod coarse {
     static ORIGIN_RAW: AtomicU64 = AtomicU64::new(0);
     static SLACK: AtomicU64 = AtomicU64::new(0);
     const UNUSABLE: u64 = u64::MAX;
+    /// `ORIGIN_RAW - SLACK` (modulo 2^64) for [`upper_bound_if_ready`], 0 until calibrated (and
+    /// in the one-in-2^64 case of a calibration that makes it 0: then that function always
+    /// answers `None` and its callers take the way that always works).
+    static OFFSET: AtomicU64 = AtomicU64::new(0);
 
     /// (raw CLOCK_MONOTONIC at the origin, slack to add to a coarse reading so it is never
     /// ahead of the precise clock), or `None` when the coarse clock is unusable.
@@ -135,6 +139,7 @@ mod coarse {
             Some((origin_raw, slack)) => {
                 ORIGIN_RAW.store(origin_raw, Ordering::Relaxed);
                 SLACK.store(slack, Ordering::Release);
+                OFFSET.store(origin_raw.wrapping_sub(slack), Ordering::Relaxed);
             }
             None => SLACK.store(UNUSABLE, Ordering::Release),
         }
@@ -152,17 +157,24 @@ mod coarse {
         Some((raw?.saturating_sub(origin_raw), slack))
     }
 
-    /// `now()`'s reading plus its lag (saturating), when the clock is calibrated and readable;
-    /// `None` otherwise, and then the caller takes the way that calibrates. Nothing but the
-    /// read, two loads and the arithmetic, so a caller keeps few registers across it.
+    /// A time since the origin that the precise clock has certainly not reached yet: a coarse
+    /// reading plus its slack, when the clock is calibrated and readable; `None` otherwise, and
+    /// then the caller takes the way that calibrates. Nothing but the read, one load and a
+    /// subtraction, so a caller keeps few registers across it.
+    ///
+    /// `raw + slack - origin_raw` is computed as `raw - OFFSET` modulo 2^64, which is exact:
+    /// the coarse clock lags the precise one by less than the slack, so `raw + slack` is past
+    /// the precise reading now, which is past `origin_raw`; the true value is non-negative and
+    /// fits a u64. It equals `coarse + lag` of [`now`] whenever the coarse reading is past the
+    /// origin (`now` saturates a reading before it to 0; this is then lower, still never
+    /// behind the precise clock).
     #[inline]
     pub(super) fn upper_bound_if_ready() -> Option<u64> {
         let raw = read(libc::CLOCK_MONOTONIC_COARSE)?;
-        let slack = SLACK.load(Ordering::Acquire);
-        if slack == 0 || slack == UNUSABLE {
-            return None;
+        match OFFSET.load(Ordering::Relaxed) {
+            0 => None,
+            offset => Some(raw.wrapping_sub(offset)),
         }
-        Some(raw.saturating_sub(ORIGIN_RAW.load(Ordering::Relaxed)).saturating_add(slack))
     }
 }
 
@@ -270,7 +282,10 @@ mod tests {
             #[cfg(target_os = "linux")]
             let upper = upper.expect("calibrated by now_coarse");
             #[cfg(not(target_os = "linux"))]
-            let Some(upper) = upper else { continue };
+            let Some(upper) = upper
+            else {
+                continue;
+            };
             assert!(upper >= before, "upper bound {upper} behind precise {before}");
             assert!(upper <= after + lag, "upper bound {upper} more than {lag} ahead of precise {after}");
         }
