@@ -96,17 +96,17 @@ mod coarse {
         u64::try_from(ts.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(ts.tv_nsec).ok()?)
     }
 
-    /// The calibration (below), mirrored where the hot path reads it with two plain loads:
-    /// raw `CLOCK_MONOTONIC` at the origin, and the slack. `SLACK` is 0 until the first
+    /// The calibration (below), mirrored where the hot path reads it with plain loads: raw
+    /// `CLOCK_MONOTONIC` at the origin, and the slack. `SLACK` is 0 until the first
     /// calibration and [`UNUSABLE`] when the coarse clock cannot be used; a calibrated slack is
     /// at least 1 ms, so it is neither.
     static ORIGIN_RAW: AtomicU64 = AtomicU64::new(0);
     static SLACK: AtomicU64 = AtomicU64::new(0);
     const UNUSABLE: u64 = u64::MAX;
-    /// `ORIGIN_RAW - SLACK` (modulo 2^64) for [`upper_bound_if_ready`], 0 until calibrated (and
-    /// in the one-in-2^64 case of a calibration that makes it 0: then that function always
-    /// answers `None` and its callers take the way that always works).
-    static OFFSET: AtomicU64 = AtomicU64::new(0);
+    /// [`upper_bound_if_ready`]'s copy: `[origin_raw, slack]`, in one place so that one address
+    /// serves both loads. `u64::MAX` as the origin until calibrated (and for good when the
+    /// coarse clock is unusable): no reading is past it, so that function answers `None`.
+    static READY: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(0)];
 
     /// (raw CLOCK_MONOTONIC at the origin, slack to add to a coarse reading so it is never
     /// ahead of the precise clock), or `None` when the coarse clock is unusable.
@@ -139,7 +139,12 @@ mod coarse {
             Some((origin_raw, slack)) => {
                 ORIGIN_RAW.store(origin_raw, Ordering::Relaxed);
                 SLACK.store(slack, Ordering::Release);
-                OFFSET.store(origin_raw.wrapping_sub(slack), Ordering::Relaxed);
+                // The slack before the origin that publishes it. A slack that could overflow
+                // `reading + slack` is never published (the cheap path stays off).
+                if slack < 1 << 62 {
+                    READY[1].store(slack, Ordering::Relaxed);
+                    READY[0].store(origin_raw, Ordering::Release);
+                }
             }
             None => SLACK.store(UNUSABLE, Ordering::Release),
         }
@@ -157,24 +162,19 @@ mod coarse {
         Some((raw?.saturating_sub(origin_raw), slack))
     }
 
-    /// A time since the origin that the precise clock has certainly not reached yet: a coarse
-    /// reading plus its slack, when the clock is calibrated and readable; `None` otherwise, and
-    /// then the caller takes the way that calibrates. Nothing but the read, one load and a
-    /// subtraction, so a caller keeps few registers across it.
-    ///
-    /// `raw + slack - origin_raw` is computed as `raw - OFFSET` modulo 2^64, which is exact:
-    /// the coarse clock lags the precise one by less than the slack, so `raw + slack` is past
-    /// the precise reading now, which is past `origin_raw`; the true value is non-negative and
-    /// fits a u64. It equals `coarse + lag` of [`now`] whenever the coarse reading is past the
-    /// origin (`now` saturates a reading before it to 0; this is then lower, still never
-    /// behind the precise clock).
+    /// `coarse + lag` of [`now`], exactly, when the clock is calibrated, readable and past
+    /// the origin; `None` otherwise, and then the caller takes the way that calibrates (and
+    /// saturates a reading before the origin). Nothing but the read, two loads from one address
+    /// and the arithmetic, so a caller keeps few registers across it.
     #[inline]
     pub(super) fn upper_bound_if_ready() -> Option<u64> {
         let raw = read(libc::CLOCK_MONOTONIC_COARSE)?;
-        match OFFSET.load(Ordering::Relaxed) {
-            0 => None,
-            offset => Some(raw.wrapping_sub(offset)),
+        let origin_raw = READY[0].load(Ordering::Acquire);
+        if raw < origin_raw {
+            return None;
         }
+        // No overflow: a reading below 2^63 (292 years of uptime), a slack below 2^62.
+        Some(raw - origin_raw + READY[1].load(Ordering::Relaxed))
     }
 }
 
@@ -272,22 +272,17 @@ mod tests {
     }
 
     #[test]
-    fn the_cheap_upper_bound_is_never_behind_and_at_most_the_slack_ahead() {
+    fn the_cheap_upper_bound_is_the_coarse_reading_plus_its_lag() {
         let source = ClockSource::System;
-        let (_, lag) = source.now_coarse(); // calibrates
+        let _ = source.now_coarse(); // calibrates
         for _ in 0..10_000 {
-            let before = SystemClock.now_nanos();
+            let (coarse, lag) = source.now_coarse();
             let upper = source.cheap_upper_bound();
-            let after = SystemClock.now_nanos();
-            #[cfg(target_os = "linux")]
-            let upper = upper.expect("calibrated by now_coarse");
-            #[cfg(not(target_os = "linux"))]
-            let Some(upper) = upper
-            else {
-                continue;
-            };
-            assert!(upper >= before, "upper bound {upper} behind precise {before}");
-            assert!(upper <= after + lag, "upper bound {upper} more than {lag} ahead of precise {after}");
+            let (coarse_after, lag_after) = source.now_coarse();
+            // `None` only before the coarse clock passes the origin, or off Linux.
+            let Some(upper) = upper else { continue };
+            assert!(upper >= coarse + lag, "{upper} below an earlier {coarse} + {lag}");
+            assert!(upper <= coarse_after + lag_after, "{upper} above a later {coarse_after} + {lag_after}");
         }
     }
 
