@@ -16,7 +16,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use breaker_core::{CircuitBreaker, ClockSource, Config};
+use breaker_core::testing::ManualClock;
+use breaker_core::{CircuitBreaker, ClockSource, Config, Outcome};
 
 #[derive(Debug)]
 struct Fail;
@@ -71,6 +72,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("open_recloser", "open rejection: recloser 1.4 `Recloser::call`"),
     ("open_failsafe", "open rejection: failsafe 1.3 `CircuitBreaker::call`"),
     ("closed_ours", "closed: `try_acquire` + `success` (100-call window, 50% threshold)"),
+    ("time_window_1k", "closed: `try_acquire` + `success`, a 60 s time window holding 1,000 calls"),
 ];
 
 fn run(scenario: &str, n: u64) {
@@ -107,6 +109,21 @@ fn run(scenario: &str, n: u64) {
             let ours =
                 CircuitBreaker::new("bench", Config::builder().count_window(100).failure_rate(0.5).build().unwrap());
             run_loop(n, || ours.try_acquire().unwrap().success());
+        }
+        "time_window_1k" => {
+            // `benches/core.rs`'s `time_window_calls_in_window/1000`.
+            let clock = ManualClock::new();
+            let b = CircuitBreaker::new(
+                "bench",
+                Config::builder().time_window(Duration::from_secs(60)).consecutive_failures(0).build().unwrap(),
+            )
+            .with_clock(clock.clone());
+            let step = Duration::from_nanos(60_000_000_000 / 1_000);
+            for i in 0..1_000 {
+                b.try_acquire().unwrap().record(if i % 10 == 9 { Outcome::Failure } else { Outcome::Success });
+                clock.advance(step);
+            }
+            run_loop(n, || b.try_acquire().unwrap().success());
         }
         other => {
             eprintln!("unknown scenario `{other}`; expected one of:");
