@@ -447,6 +447,10 @@ impl CircuitBreaker {
     /// cheap reading) [`admit_other`](Self::admit_other) decides: while open, from a fresh look
     /// at the state, as a call made a moment later would, which keeps the state word out of the
     /// registers saved across the clock read.
+    // Cold, as the whole slow path was before: the callers' closed-state admission stays the
+    // fall-through path (without it, the call here was laid out inline and the closed path
+    // jumped over it, 0.4 ns slower in `closed_call/breaker_core`).
+    #[cold]
     #[inline(never)]
     fn admit_slow<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
         if word.state() != State::Open {
