@@ -449,7 +449,7 @@ impl CircuitBreaker {
     /// registers saved across the clock read.
     // Cold, as the whole slow path was before: the callers' closed-state admission stays the
     // fall-through path (without it, the call here was laid out inline and the closed path
-    // jumped over it, 0.4 ns slower in `closed_call/breaker_core`).
+    // jumped over it, slower in `closed_call/breaker_core`: BENCHMARKS.md has the runs).
     #[cold]
     #[inline(never)]
     fn admit_slow<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {

@@ -205,10 +205,11 @@ impl ClockSource {
         }
     }
 
-    /// `now_coarse()`'s reading plus its lag (saturating), a time the clock has certainly not
-    /// passed yet, when that is cheap: the system clock, calibrated. `None` for the others, and
-    /// before the first [`now_coarse`](Self::now_coarse) calibrates. What an open breaker
-    /// compares its deadline with first.
+    /// `coarse + lag` of [`now_coarse`](Self::now_coarse), a time the clock has not passed yet,
+    /// when that is cheap: the system clock, calibrated, its coarse reading past the origin.
+    /// `None` for the other clocks and otherwise (before the first `now_coarse` calibrates,
+    /// say): then the caller reads `now_coarse`. What an open breaker compares its deadline
+    /// with first.
     #[inline]
     pub(crate) fn cheap_upper_bound(&self) -> Option<u64> {
         match self {
