@@ -41,7 +41,10 @@ pub enum RejectReason {
 pub struct Rejected {
     name: Name,
     reason: RejectReason,
-    retry_after: Option<Duration>,
+    /// Nanoseconds until a probe will be admitted when `reason` is [`RejectReason::Open`] (the
+    /// only reason with a `retry_after`), 0 otherwise: a plain integer is cheaper to build on
+    /// the open rejection path than an `Option<Duration>`, which [`retry_after`](Self::retry_after) makes.
+    retry_after_nanos: u64,
 }
 
 impl Rejected {
@@ -67,8 +70,9 @@ impl Rejected {
     }
     /// Time until a probe will be admitted: `None` when forced open (until released) or when
     /// half-open with every slot taken (until a probe reports).
+    #[inline]
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        (self.reason == RejectReason::Open).then(|| Duration::from_nanos(self.retry_after_nanos))
     }
 }
 
@@ -77,7 +81,7 @@ impl fmt::Debug for Rejected {
         f.debug_struct("Rejected")
             .field("name", &self.name)
             .field("state", &self.state())
-            .field("retry_after", &self.retry_after)
+            .field("retry_after", &self.retry_after())
             .finish()
     }
 }
@@ -91,7 +95,7 @@ impl fmt::Display for Rejected {
             }
             RejectReason::ForcedOpen => write!(f, "circuit breaker `{}` is forced open", self.name)?,
         }
-        if let Some(after) = self.retry_after {
+        if let Some(after) = self.retry_after() {
             write!(f, "; retry after {:.3}s", after.as_secs_f64())?;
         }
         Ok(())
@@ -326,7 +330,7 @@ impl CircuitBreaker {
     /// cancelled), unless the thread is panicking, which records a failure.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit().map(|ticket| Permit { breaker: self, ticket })
+        self.admit(|breaker, ticket| Permit { breaker, ticket })
     }
 
     /// The healthy half of [`try_acquire`](Self::try_acquire): a permit when the breaker is
@@ -401,7 +405,7 @@ impl CircuitBreaker {
     /// so it can move into a `'static` future.
     #[inline]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.admit().map(|ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
+        self.admit(|_, ticket| OwnedPermit { breaker: Arc::clone(self), ticket, done: false })
     }
 
     /// [`try_acquire`](Self::try_acquire) without a guard: the permit holds no reference to
@@ -421,7 +425,7 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire_detached(&self) -> Result<DetachedPermit, Rejected> {
-        self.admit().map(DetachedPermit)
+        self.admit(|_, ticket| DetachedPermit(ticket))
     }
 
     /// Records the outcome of a [`DetachedPermit`] from this breaker, or releases it when
@@ -440,12 +444,16 @@ impl CircuitBreaker {
         }
     }
 
+    /// Admission, the ticket wrapped by `wrap` into the permit the caller returns: the slow
+    /// path then builds the caller's own result, which the caller takes as it is (a
+    /// `Result<Ticket, _>` mapped afterwards is moved into the other layout on every rejection).
+    /// `wrap` is given the breaker, so the borrowed permits' closures capture nothing.
     #[inline]
-    fn admit(&self) -> Result<Ticket, Rejected> {
+    fn admit<'a, P>(&'a self, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
         let word = Word(self.word.load(Ordering::Acquire));
         match self.ticket_in(word) {
-            Some(ticket) => Ok(ticket),
-            None => self.admit_slow(word),
+            Some(ticket) => Ok(wrap(self, ticket)),
+            None => self.admit_slow(word, wrap),
         }
     }
 
@@ -466,25 +474,59 @@ impl CircuitBreaker {
         Some(Ticket { generation: word.generation(), kind, started })
     }
 
-    /// Admission in the states that decide: open, forced open, half-open. `word` is the state
-    /// the caller saw; it is reloaded only when the breaker moved on.
+    /// Admission in the states that decide: open, forced open, half-open. The open rejection,
+    /// when the wait has certainly not passed, is decided here by one cheap coarse clock read
+    /// and nothing else. Otherwise (another state; the wait may have passed; a clock with no
+    /// cheap reading) [`admit_other`](Self::admit_other) decides: while open, from a fresh look
+    /// at the state, as a call made a moment later would, which keeps the state word out of the
+    /// registers saved across the clock read.
+    // Cold, as the whole slow path was before: the callers' closed-state admission stays the
+    // fall-through path (without it, the call here was laid out inline and the closed path
+    // jumped over it, slower in `closed_call/breaker_core`: BENCHMARKS.md has the runs).
     #[cold]
-    fn admit_slow(&self, mut word: Word) -> Result<Ticket, Rejected> {
+    #[inline(never)]
+    fn admit_slow<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
+        if word.state() != State::Open {
+            return self.admit_other(word, wrap);
+        }
+        let until = self.deadline.load(Ordering::Acquire);
+        if let Some(upper) = self.clock.cheap_upper_bound() {
+            if upper < until {
+                // Never promise more than the configured wait: the precise time is at most `upper`.
+                let retry_after_nanos = until - upper;
+                return Err(Rejected { name: self.name.clone(), reason: RejectReason::Open, retry_after_nanos });
+            }
+        }
+        self.admit_other(Word(self.word.load(Ordering::Acquire)), wrap)
+    }
+
+    /// Admission in the states that decide (open, forced open, half-open) but for the open
+    /// rejection [`admit_slow`](Self::admit_slow) settles: [`admit_deciding`](Self::admit_deciding),
+    /// the ticket wrapped. `word` is the state the caller saw.
+    #[cold]
+    #[inline(never)]
+    fn admit_other<'a, P>(&'a self, word: Word, wrap: impl FnOnce(&'a Self, Ticket) -> P) -> Result<P, Rejected> {
+        self.admit_deciding(word).map(|ticket| wrap(self, ticket))
+    }
+
+    /// The deciding states' admission. `word` is the state the caller saw; it is
+    /// reloaded only when the breaker moved on.
+    #[cold]
+    #[inline(never)]
+    fn admit_deciding(&self, mut word: Word) -> Result<Ticket, Rejected> {
         loop {
             if let Some(ticket) = self.ticket_in(word) {
                 return Ok(ticket);
             }
             match word.state() {
-                State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, None)),
+                State::ForcedOpen => return Err(self.rejected(RejectReason::ForcedOpen, 0)),
                 State::Open => match self.until_passed(self.deadline.load(Ordering::Acquire)) {
                     // Never promise more than the configured wait.
-                    Err(left) => return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(left)))),
+                    Err(left) => return Err(self.rejected(RejectReason::Open, left)),
                     // The wait has passed: the first caller moves the breaker to half-open, unless
                     // another replica of the fleet holds the probe budget.
                     Ok(now) => match self.probe_gate.load(Ordering::Acquire) {
-                        gate if now < gate => {
-                            return Err(self.rejected(RejectReason::Open, Some(Duration::from_nanos(gate - now))))
-                        }
+                        gate if now < gate => return Err(self.rejected(RejectReason::Open, gate - now)),
                         _ => self.transition_from(word, State::HalfOpen, Reason::WaitElapsed, now),
                     },
                 },
@@ -504,7 +546,7 @@ impl CircuitBreaker {
                         }
                     }
                     match self.until_passed(self.deadline.load(Ordering::Acquire)) {
-                        Err(_) => return Err(self.rejected(RejectReason::HalfOpenFull, None)),
+                        Err(_) => return Err(self.rejected(RejectReason::HalfOpenFull, 0)),
                         // Probes never reported back: reopen rather than wedge.
                         Ok(now) => self.transition_from(word, State::Open, Reason::HalfOpenTimeout, now),
                     }
@@ -545,8 +587,9 @@ impl CircuitBreaker {
         self.deliver(posted);
     }
 
-    fn rejected(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
-        Rejected { name: self.name.clone(), reason, retry_after }
+    /// A rejection; `retry_after_nanos` counts only for [`RejectReason::Open`].
+    fn rejected(&self, reason: RejectReason, retry_after_nanos: u64) -> Rejected {
+        Rejected { name: self.name.clone(), reason, retry_after_nanos }
     }
 
     /// Records `outcome` for `ticket`, or releases it when `outcome` is `None`.
