@@ -45,9 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use breaker_core::{Name, Outcome, Reason, State};
 
 use crate::call_clock::CallClock;
-use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Gauge, Histogram, Unit,
-};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram, Unit};
 
 /// `circuit_breaker_state`
 pub const STATE: &str = "circuit_breaker_state";
@@ -128,6 +126,33 @@ impl std::fmt::Debug for BreakerMetrics {
     }
 }
 
+/// A breaker's counter `name`, labelled with the breaker and, when given, one more label.
+/// Registrations go through these three functions, so the `metrics` macros (each a closure
+/// over the recorder: generic code compiled once per use) are instantiated a few times only.
+pub(crate) fn breaker_counter(
+    name: &'static str,
+    breaker: &str,
+    label: Option<(&'static str, &'static str)>,
+) -> Counter {
+    match label {
+        Some((key, value)) => counter!(name, LABEL_BREAKER => breaker.to_owned(), key => value),
+        None => counter!(name, LABEL_BREAKER => breaker.to_owned()),
+    }
+}
+
+/// A breaker's gauge `name` (see [`breaker_counter`]).
+pub(crate) fn breaker_gauge(name: &'static str, breaker: &str) -> Gauge {
+    gauge!(name, LABEL_BREAKER => breaker.to_owned())
+}
+
+/// A breaker's histogram `name`, with one more label when given (see [`breaker_counter`]).
+fn breaker_histogram(name: &'static str, breaker: &str, label: Option<(&'static str, &'static str)>) -> Histogram {
+    match label {
+        Some((key, value)) => histogram!(name, LABEL_BREAKER => breaker.to_owned(), key => value),
+        None => histogram!(name, LABEL_BREAKER => breaker.to_owned()),
+    }
+}
+
 /// True when a recorder is installed (globally or for this thread). The facade hands out
 /// no-op handles otherwise, and has no other way to say so: its no-op recorder is the only
 /// zero-sized one, while real recorders hold their storage. A zero-sized recorder of your own
@@ -171,29 +196,29 @@ impl BreakerMetrics {
         if !live {
             return BreakerMetrics::unregistered(name, enabled);
         }
-        let n = name.to_string();
-        let calls = |outcome: &'static str| counter!(CALLS, LABEL_BREAKER => n.clone(), "outcome" => outcome);
-        let fallback = |reason: &'static str| counter!(FALLBACKS, LABEL_BREAKER => n.clone(), "reason" => reason);
-        let probe = |result: &'static str| counter!(PROBE_ATTEMPTS, LABEL_BREAKER => n.clone(), "result" => result);
+        let n: &str = name;
+        let calls = |outcome: &'static str| breaker_counter(CALLS, n, Some(("outcome", outcome)));
+        let fallback = |reason: &'static str| breaker_counter(FALLBACKS, n, Some(("reason", reason)));
+        let probe = |result: &'static str| breaker_counter(PROBE_ATTEMPTS, n, Some(("result", result)));
         let m = BreakerMetrics {
             name: name.clone(),
             enabled,
             live,
             clock: CallClock::shared(),
-            state: gauge!(STATE, LABEL_BREAKER => n.clone()),
+            state: breaker_gauge(STATE, n),
             calls: [calls("success"), calls("failure"), calls("ignored")],
             rejected: calls("rejected"),
             timeout: calls("timeout"),
-            duration: histogram!(CALL_DURATION, LABEL_BREAKER => n.clone()),
+            duration: breaker_histogram(CALL_DURATION, n, None),
             fallback_rejected: fallback("rejected"),
             fallback_timeout: fallback("timeout"),
             fallback_failure: fallback("failure"),
-            fallback_duration: histogram!(FALLBACK_DURATION, LABEL_BREAKER => n.clone()),
+            fallback_duration: breaker_histogram(FALLBACK_DURATION, n, None),
             probe_success: probe("success"),
             probe_failure: probe("failure"),
             probe_ignored: probe("ignored"),
             probe_cancelled: probe("cancelled"),
-            retries: counter!(RETRY_ATTEMPTS, LABEL_BREAKER => n.clone()),
+            retries: breaker_counter(RETRY_ATTEMPTS, n, None),
             alerting: Arc::new(Alerting::new()),
         };
         m.alerting_created();
@@ -348,10 +373,9 @@ impl BreakerMetrics {
         self.alerting_transition(from, open_for);
         self.state.set(f64::from(to.code()));
         let n = self.name.to_string();
-        counter!(STATE_TRANSITIONS, LABEL_BREAKER => n.clone(), "from" => from.as_str(), "to" => to.as_str())
-            .increment(1);
+        counter!(STATE_TRANSITIONS, LABEL_BREAKER => n, "from" => from.as_str(), "to" => to.as_str()).increment(1);
         if to == State::Open {
-            counter!(OPENED, LABEL_BREAKER => n, "reason" => reason.as_str()).increment(1);
+            breaker_counter(OPENED, &self.name, Some(("reason", reason.as_str()))).increment(1);
         }
     }
 }
@@ -363,27 +387,56 @@ impl BreakerMetrics {
 /// breaker_runtime::metrics::describe(); // without a recorder: does nothing
 /// ```
 pub fn describe() {
-    describe_gauge!(STATE, "Breaker state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled, 5 metrics-only.");
-    describe_counter!(STATE_TRANSITIONS, "State changes, by from and to state.");
-    describe_counter!(CALLS, "Calls by outcome: success, failure, ignored, rejected, timeout.");
-    describe_counter!(OPENED, "Openings by trigger.");
-    describe_histogram!(CALL_DURATION, Unit::Seconds, "Duration of admitted calls.");
-    describe_counter!(FALLBACKS, "Fallbacks served, by reason: rejected, timeout, failure.");
-    describe_histogram!(FALLBACK_DURATION, Unit::Seconds, "Duration of fallbacks.");
-    describe_counter!(PROBE_ATTEMPTS, "Half-open probes by result.");
-    describe_counter!(RETRY_ATTEMPTS, "Retries after a failed attempt.");
-    describe_gauge!(QUEUE_DEPTH, "Deferred work waiting in a retry queue.");
-    describe_counter!(QUEUE_DROPPED, "Work refused because the retry queue was full.");
-    describe_counter!(
-        REGISTRY_OVERFLOW,
-        "Lookups of a new breaker name refused because the registry was full (served by the overflow breaker)."
-    );
-    describe_counter!(CONFIG_RELOADS, "Reloads of a registry's configuration, by result.");
-    describe_gauge!(DEGRADATION_LEVEL, "The registry's degradation level: 0 normal, 1 degraded, 2 critical.");
-    describe_gauge!(FAILURE_RATE, "Failed share of the calls in the breaker's window (0 to 1).");
-    describe_gauge!(SLOW_CALL_RATE, "Slow share of the calls in the breaker's window (0 to 1).");
-    describe_gauge!(STATE_SINCE, Unit::Seconds, "Unix time of the breaker's last state change (or creation).");
-    describe_histogram!(OPEN_DURATION, Unit::Seconds, "How long each open period lasted, recorded when it ends.");
+    enum Kind {
+        Counter,
+        Gauge,
+        Histogram,
+    }
+    let all = [
+        (
+            Kind::Gauge,
+            STATE,
+            None,
+            "Breaker state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled, 5 metrics-only.",
+        ),
+        (Kind::Counter, STATE_TRANSITIONS, None, "State changes, by from and to state."),
+        (Kind::Counter, CALLS, None, "Calls by outcome: success, failure, ignored, rejected, timeout."),
+        (Kind::Counter, OPENED, None, "Openings by trigger."),
+        (Kind::Histogram, CALL_DURATION, Some(Unit::Seconds), "Duration of admitted calls."),
+        (Kind::Counter, FALLBACKS, None, "Fallbacks served, by reason: rejected, timeout, failure."),
+        (Kind::Histogram, FALLBACK_DURATION, Some(Unit::Seconds), "Duration of fallbacks."),
+        (Kind::Counter, PROBE_ATTEMPTS, None, "Half-open probes by result."),
+        (Kind::Counter, RETRY_ATTEMPTS, None, "Retries after a failed attempt."),
+        (Kind::Gauge, QUEUE_DEPTH, None, "Deferred work waiting in a retry queue."),
+        (Kind::Counter, QUEUE_DROPPED, None, "Work refused because the retry queue was full."),
+        (
+            Kind::Counter,
+            REGISTRY_OVERFLOW,
+            None,
+            "Lookups of a new breaker name refused because the registry was full (served by the overflow breaker).",
+        ),
+        (Kind::Counter, CONFIG_RELOADS, None, "Reloads of a registry's configuration, by result."),
+        (Kind::Gauge, DEGRADATION_LEVEL, None, "The registry's degradation level: 0 normal, 1 degraded, 2 critical."),
+        (Kind::Gauge, FAILURE_RATE, None, "Failed share of the calls in the breaker's window (0 to 1)."),
+        (Kind::Gauge, SLOW_CALL_RATE, None, "Slow share of the calls in the breaker's window (0 to 1)."),
+        (Kind::Gauge, STATE_SINCE, Some(Unit::Seconds), "Unix time of the breaker's last state change (or creation)."),
+        (
+            Kind::Histogram,
+            OPEN_DURATION,
+            Some(Unit::Seconds),
+            "How long each open period lasted, recorded when it ends.",
+        ),
+    ];
+    metrics::with_recorder(|recorder| {
+        for (kind, name, unit, text) in all {
+            let (name, text) = (metrics::KeyName::from_const_str(name), metrics::SharedString::const_str(text));
+            match kind {
+                Kind::Counter => recorder.describe_counter(name, unit, text),
+                Kind::Gauge => recorder.describe_gauge(name, unit, text),
+                Kind::Histogram => recorder.describe_histogram(name, unit, text),
+            }
+        }
+    });
 }
 
 /// Sets the `circuit_breaker_failure_rate` and `circuit_breaker_slow_call_rate` gauges of every
@@ -464,26 +517,23 @@ impl BreakerMetrics {
     /// At creation: the state-since gauge and zero rates.
     fn alerting_created(&self) {
         if self.live {
-            let n = self.name.to_string();
-            gauge!(STATE_SINCE, LABEL_BREAKER => n).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+            breaker_gauge(STATE_SINCE, &self.name).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
             self.set_rates(0.0, 0.0);
         }
     }
 
     /// On a transition: the state-since gauge and the open-period histogram.
     fn alerting_transition(&self, _from: State, open_for: Option<(State, Duration)>) {
-        let n = self.name.to_string();
-        gauge!(STATE_SINCE, LABEL_BREAKER => n.clone()).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+        breaker_gauge(STATE_SINCE, &self.name).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
         if let Some((state, lasted)) = open_for {
-            histogram!(OPEN_DURATION, LABEL_BREAKER => n, "state" => state.as_str()).record(lasted.as_secs_f64());
+            breaker_histogram(OPEN_DURATION, &self.name, Some(("state", state.as_str()))).record(lasted.as_secs_f64());
         }
     }
 
     /// Sets the rate gauges.
     fn set_rates(&self, failure_rate: f64, slow_call_rate: f64) {
-        let n = self.name.to_string();
-        gauge!(FAILURE_RATE, LABEL_BREAKER => n.clone()).set(failure_rate);
-        gauge!(SLOW_CALL_RATE, LABEL_BREAKER => n).set(slow_call_rate);
+        breaker_gauge(FAILURE_RATE, &self.name).set(failure_rate);
+        breaker_gauge(SLOW_CALL_RATE, &self.name).set(slow_call_rate);
     }
 
     /// A breaker created without a recorder changed state while one is installed: say once

@@ -7,13 +7,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::{counter, gauge, Counter, Gauge};
+use metrics::{Counter, Gauge};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::breaker::Breaker;
 use crate::error::CallError;
-use crate::metrics::{LABEL_BREAKER, QUEUE_DEPTH, QUEUE_DROPPED};
+use crate::metrics::{QUEUE_DEPTH, QUEUE_DROPPED};
 use crate::sync::lock;
 
 /// Where queued work waits. The in-memory [`MemoryStore`] is the default; implement this to
@@ -298,7 +298,10 @@ impl<M: Clone + Send + 'static, S: QueueStore<M>> RetryQueue<M, S> {
         let name = breaker.name().to_string();
         // As the breaker's own metrics: nothing registered for a registry with metrics off.
         let (depth, dropped) = if breaker.shared.metrics.records() {
-            (gauge!(QUEUE_DEPTH, LABEL_BREAKER => name.clone()), counter!(QUEUE_DROPPED, LABEL_BREAKER => name))
+            (
+                crate::metrics::breaker_gauge(QUEUE_DEPTH, &name),
+                crate::metrics::breaker_counter(QUEUE_DROPPED, &name, None),
+            )
         } else {
             (metrics::Gauge::noop(), metrics::Counter::noop())
         };
