@@ -69,6 +69,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("clock_coarse", "`ClockSource::System.now_coarse()` alone: the clock read an open rejection pays"),
     ("clock_instant", "`Instant::now()` alone: the clock read recloser and failsafe pay"),
     ("open_ours", "open rejection: `try_acquire` on an open breaker whose wait has not passed"),
+    ("open_ours_ticked", "open rejection as `open_ours`, a `Ticker` (1 ms) running: no clock read"),
     ("open_recloser", "open rejection: recloser 1.4 `Recloser::call`"),
     ("open_failsafe", "open rejection: failsafe 1.3 `CircuitBreaker::call`"),
     ("closed_ours", "closed: `try_acquire` + `success` (100-call window, 50% threshold)"),
@@ -89,6 +90,14 @@ fn run(scenario: &str, n: u64) {
         }),
         "open_ours" => {
             let ours = ours_open();
+            run_loop(n, || {
+                black_box(ours.try_acquire().is_err());
+            });
+        }
+        "open_ours_ticked" => {
+            let ours = ours_open();
+            // Its first bound is stored before `start` returns; its thread is not counted.
+            let _ticker = breaker_core::Ticker::start(breaker_core::Ticker::DEFAULT_PERIOD).unwrap();
             run_loop(n, || {
                 black_box(ours.try_acquire().is_err());
             });

@@ -86,6 +86,10 @@ fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("open_rejection");
     let ours = ours_open();
     g.bench_function("breaker_core", |b| b.iter(|| black_box(ours.try_acquire().is_err())));
+    // The same with the opt-in ticked bound: no clock read per rejection.
+    let ticker = breaker_core::Ticker::start(breaker_core::Ticker::DEFAULT_PERIOD).unwrap();
+    g.bench_function("breaker_core_ticked", |b| b.iter(|| black_box(ours.try_acquire().is_err())));
+    drop(ticker);
     let r = recloser_open();
     g.bench_function("recloser", |b| b.iter(|| black_box(r.call(|| Ok::<u64, Fail>(black_box(1))).is_err())));
     let f = failsafe_open();

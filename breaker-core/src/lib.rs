@@ -68,6 +68,8 @@ mod window;
 
 pub use breaker::{CircuitBreaker, DetachedPermit, Outcome, OwnedPermit, Permit, RejectReason, Rejected};
 pub use clock::{Clock, ClockSource, SystemClock};
+#[cfg(not(loom))]
+pub use clock::{Ticker, TickerError};
 pub use config::{
     check_timeout, Config, ConfigBuilder, ConfigError, FieldError, SlowCalls, WindowKind, KEYS, MAX_COUNT_WINDOW,
     MAX_DURATION, MAX_HALF_OPEN_PERMITS, MAX_TIME_WINDOW, MIN_WAIT,
