@@ -553,7 +553,13 @@ mod tests {
         let slack = shared.slack;
         assert_eq!(ticker.slack(), Ticker::DEFAULT_PERIOD + Ticker::MARGIN);
         let (mut ticks, mut last, mut worst_deficit) = (0u32, 0, 0);
-        for _ in 0..200_000 {
+        let started = std::time::Instant::now();
+        // At least 200,000 reads and a few of the thread's stores (a wait for them, not a sleep).
+        for i in 0.. {
+            if i >= 200_000 && ticks >= 3 {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the ticker thread stored {ticks} bounds in 30 s");
             let before = SystemClock.now_nanos();
             let upper = source.cheap_upper_bound().expect("a running ticker has a bound");
             let after = SystemClock.now_nanos();
@@ -572,7 +578,6 @@ mod tests {
             worst_deficit <= worst_gap.saturating_sub(slack) + 10_000,
             "bound {worst_deficit} ns behind the clock, more than the worst gap {worst_gap} − slack {slack}"
         );
-        assert!(ticks > 1, "the thread never ticked");
     }
 
     #[test]
