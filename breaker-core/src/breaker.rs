@@ -476,7 +476,8 @@ impl CircuitBreaker {
 
     /// Admission in the states that decide: open, forced open, half-open. The open rejection,
     /// when the wait has certainly not passed, is decided here by one cheap coarse clock read
-    /// and nothing else. Otherwise (another state; the wait may have passed; a clock with no
+    /// (or, while a [`Ticker`](crate::Ticker) runs, one load of its stored bound) and nothing
+    /// else. Otherwise (another state; the wait may have passed; a clock with no
     /// cheap reading) [`admit_other`](Self::admit_other) decides: while open, from a fresh look
     /// at the state, as a call made a moment later would, which keeps the state word out of the
     /// registers saved across the clock read.
