@@ -19,8 +19,8 @@ use std::time::Duration;
 use breaker_core::testing::ManualClock;
 use breaker_core::{CircuitBreaker, ClockSource, Config, Outcome};
 
-#[derive(Debug)]
-struct Fail;
+mod shared;
+use shared::{failsafe_open, ours_open, recloser_open, Fail};
 
 /// `n` calls of `f`, the criterion loop's body.
 #[inline(never)]
@@ -30,39 +30,14 @@ fn run_loop(n: u64, f: impl Fn()) {
     }
 }
 
-fn ours_open() -> CircuitBreaker {
-    let b = CircuitBreaker::new(
-        "bench",
-        Config::builder().consecutive_failures(1).wait(Duration::from_secs(3600)).build().unwrap(),
-    );
-    b.try_acquire().unwrap().failure();
-    // Calibrate the coarse clock, and let its next ticks pass the origin (until then a reading
-    // takes the slow way, a time-dependent number of times that would blur the count).
+/// [`shared::ours_open`], with the coarse clock calibrated and its next ticks past the origin
+/// (until then a reading takes the slow way, a time-dependent number of times that would blur
+/// the count).
+fn ours_open_calibrated() -> CircuitBreaker {
+    let b = ours_open();
     assert!(b.try_acquire().is_err());
     std::thread::sleep(Duration::from_millis(20));
     b
-}
-
-fn recloser_open() -> recloser::Recloser {
-    let r = recloser::Recloser::custom().closed_len(1).error_rate(0.5).open_wait(Duration::from_secs(3600)).build();
-    for _ in 0..4 {
-        let _ = r.call(|| Err::<(), Fail>(Fail));
-    }
-    assert!(matches!(r.call(|| Ok::<(), Fail>(())), Err(recloser::Error::Rejected)));
-    r
-}
-
-fn failsafe_open() -> impl failsafe::CircuitBreaker {
-    use failsafe::CircuitBreaker as _;
-    let cb = failsafe::Config::new()
-        .failure_policy(failsafe::failure_policy::consecutive_failures(
-            1,
-            failsafe::backoff::constant(Duration::from_secs(3600)),
-        ))
-        .build();
-    let _ = cb.call(|| Err::<(), Fail>(Fail));
-    assert!(cb.call(|| Ok::<(), Fail>(())).is_err());
-    cb
 }
 
 const SCENARIOS: &[(&str, &str)] = &[
@@ -89,13 +64,13 @@ fn run(scenario: &str, n: u64) {
             black_box(std::time::Instant::now());
         }),
         "open_ours" => {
-            let ours = ours_open();
+            let ours = ours_open_calibrated();
             run_loop(n, || {
                 black_box(ours.try_acquire().is_err());
             });
         }
         "open_ours_ticked" => {
-            let ours = ours_open();
+            let ours = ours_open_calibrated();
             // Its first bound is stored before `start` returns; its thread is not counted.
             let _ticker = breaker_core::Ticker::start(breaker_core::Ticker::DEFAULT_PERIOD).unwrap();
             run_loop(n, || {

@@ -13,34 +13,16 @@ use breaker_core::ClockSource;
 use breaker_core::{CircuitBreaker, Config};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-#[derive(Debug)]
-struct Fail;
+mod shared;
+use shared::{failsafe_open, ours_open, recloser_open, Fail};
 
 fn ours_closed() -> CircuitBreaker {
     // Equivalent to the peers below: a 100-call window, 50% threshold.
     CircuitBreaker::new("bench", Config::builder().count_window(100).failure_rate(0.5).build().unwrap())
 }
 
-fn ours_open() -> CircuitBreaker {
-    let b = CircuitBreaker::new(
-        "bench",
-        Config::builder().consecutive_failures(1).wait(Duration::from_secs(3600)).build().unwrap(),
-    );
-    b.try_acquire().unwrap().failure();
-    b
-}
-
 fn recloser_closed() -> recloser::Recloser {
     recloser::Recloser::custom().closed_len(100).error_rate(0.5).build()
-}
-
-fn recloser_open() -> recloser::Recloser {
-    let r = recloser::Recloser::custom().closed_len(1).error_rate(0.5).open_wait(Duration::from_secs(3600)).build();
-    for _ in 0..4 {
-        let _ = r.call(|| Err::<(), Fail>(Fail));
-    }
-    assert!(matches!(r.call(|| Ok::<(), Fail>(())), Err(recloser::Error::Rejected)));
-    r
 }
 
 fn failsafe_closed() -> impl failsafe::CircuitBreaker {
@@ -50,19 +32,6 @@ fn failsafe_closed() -> impl failsafe::CircuitBreaker {
             failsafe::backoff::constant(Duration::from_secs(3600)),
         ))
         .build()
-}
-
-fn failsafe_open() -> impl failsafe::CircuitBreaker {
-    use failsafe::CircuitBreaker as _;
-    let cb = failsafe::Config::new()
-        .failure_policy(failsafe::failure_policy::consecutive_failures(
-            1,
-            failsafe::backoff::constant(Duration::from_secs(3600)),
-        ))
-        .build();
-    let _ = cb.call(|| Err::<(), Fail>(Fail));
-    assert!(cb.call(|| Ok::<(), Fail>(())).is_err());
-    cb
 }
 
 fn single_thread(c: &mut Criterion) {
