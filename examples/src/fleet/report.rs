@@ -257,15 +257,16 @@ impl Report {
                 fleet.probes_per_wait() <= 1,
             );
             // The fleet must not add load (a probe storm, or hints that keep breakers closed):
-            // at most the independent fleet's requests while the dependency is down, with 10%
+            // at most the independent fleet's requests while the dependency is down, with 25%
             // for timing noise on a loaded machine (measured: 77-78 vs 98-99 idle, 94 vs 96
-            // with other builds running).
+            // with other builds running, so 10% left too little room). Either failure shows as a
+            // multiple: every replica probing, or closed breakers passing every call through.
             let (a, b) = (ind.requests_while_down(), fleet.requests_while_down());
             check(
                 Scenario::Flapping,
-                "requests into the dependency while it is down: at most the independent fleet's (+10% noise)",
+                "requests into the dependency while it is down: at most the independent fleet's (+25% noise)",
                 format!("{b} vs {a} requests"),
-                b * 10 <= a * 11,
+                b * 4 <= a * 5,
             );
         }
         if let (Some(ind), Some(fleet)) =
