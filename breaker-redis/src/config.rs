@@ -73,13 +73,20 @@ impl fmt::Display for FleetPolicy {
     }
 }
 
-/// A fleet setting that could not be applied: names its source (variable, or file key) and
-/// the value.
+/// A fleet setting that could not be applied: names its source (the variable and its value,
+/// or the file, key and line) and what was wrong.
+///
+/// Shown as `CIRCUIT_BREAKER_FLEET__POLICY="most": ...`, or `app.toml: fleet.lease_ttl, line 8: ...`
+/// for a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}: {message}")]
+#[error("{source_name}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
 pub struct FleetConfigError {
-    /// The variable (`CIRCUIT_BREAKER_FLEET__URL`) or the file key (`fleet.url`).
+    /// The variable (`CIRCUIT_BREAKER_FLEET__URL="..."`) or the file key (`fleet.url`, after
+    /// the file's path when read by [`FleetConfig::from_toml_file`]).
     pub source_name: String,
+    /// The 1-based line of the file where the key is set; `None` for variables and settings
+    /// made in code.
+    pub line: Option<usize>,
     /// What was wrong.
     pub message: String,
 }
@@ -261,42 +268,58 @@ impl FleetConfig {
         format!("{}:fleet:events", self.prefix)
     }
 
-    /// The `[fleet]` table of a TOML configuration file: `Ok(None)` when there is none.
+    /// The `[fleet]` table of a TOML configuration file: `Ok(None)` when there is none. Every
+    /// bad key is reported, each with its line.
     pub fn from_toml_str(text: &str) -> Result<Option<Self>, Vec<FleetConfigError>> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            vec![FleetConfigError { source_name: "file".into(), message: e.message().to_string() }]
-        })?;
-        let Some(fleet) = table.get("fleet") else {
+        let at_line = |key: &str, span: std::ops::Range<usize>, message: &str| FleetConfigError {
+            source_name: key.to_string(),
+            line: Some(line_of(text, span.start)),
+            message: message.to_string(),
+        };
+        let syntax = |e: toml::de::Error| {
+            vec![FleetConfigError {
+                source_name: "file".into(),
+                line: e.span().map(|span| line_of(text, span.start)),
+                message: e.message().to_string(),
+            }]
+        };
+        // Three readings of the (small) file, so every key keeps its place: the `fleet` value,
+        // then its keys once it is a table, then the policies once they are a table.
+        let Some(fleet) = toml::from_str::<spans::Document>(text).map_err(syntax)?.fleet else {
             return Ok(None);
         };
-        let Some(fleet) = fleet.as_table() else {
-            return Err(vec![err("fleet", "expected a table")]);
-        };
-        let url = match fleet.get("url").map(toml::Value::as_str) {
-            Some(Some(url)) => url.to_string(),
-            Some(None) => return Err(vec![err("fleet.url", "expected a string")]),
-            None => return Err(vec![err("fleet.url", "missing; the fleet needs a Redis URL")]),
+        if !fleet.get_ref().is_table() {
+            return Err(vec![at_line("fleet", fleet.span(), "expected a table")]);
+        }
+        let keys = toml::from_str::<spans::Keys>(text).map_err(syntax)?.fleet;
+        let url = match keys.get("url") {
+            Some(url) => match url.get_ref().as_str() {
+                Some(s) => s.to_string(),
+                None => return Err(vec![at_line("fleet.url", url.span(), "expected a string")]),
+            },
+            None => return Err(vec![at_line("fleet.url", fleet.span(), "missing; the fleet needs a Redis URL")]),
         };
         let mut config = FleetConfig::new(url);
         let mut errors = Vec::new();
-        for (key, value) in fleet {
-            let at = format!("fleet.{key}");
+        for (key, value) in &keys {
+            let (at, span, value) = (format!("fleet.{key}"), value.span(), value.get_ref());
             if key == "url" {
                 continue;
             }
             if key == "policies" {
-                let Some(policies) = value.as_table() else {
-                    errors.push(err(&at, "expected a table of breaker = \"policy\""));
+                if !value.is_table() {
+                    errors.push(at_line(&at, span, "expected a table of breaker = \"policy\""));
                     continue;
-                };
+                }
+                let policies = toml::from_str::<spans::PolicyDocument>(text).map_err(syntax)?.fleet.policies;
                 for (breaker, policy) in policies {
-                    let at = format!("fleet.policies.{breaker}");
-                    match policy.as_str().map(str::parse::<FleetPolicy>) {
+                    let (at, span) = (format!("fleet.policies.{breaker}"), policy.span());
+                    match policy.get_ref().as_str().map(str::parse::<FleetPolicy>) {
                         Some(Ok(policy)) => {
-                            config.policies.insert(breaker.clone(), policy);
+                            config.policies.insert(breaker, policy);
                         }
-                        Some(Err(message)) => errors.push(err(&at, &message)),
-                        None => errors.push(err(&at, "expected a string")),
+                        Some(Err(message)) => errors.push(at_line(&at, span, &message)),
+                        None => errors.push(at_line(&at, span, "expected a string")),
                     }
                 }
                 continue;
@@ -306,14 +329,15 @@ impl FleetConfig {
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => {
-                    errors.push(err(&at, "expected a string, an integer or a boolean"));
+                    errors.push(at_line(&at, span, "expected a string, an integer or a boolean"));
                     continue;
                 }
             };
             if let Err(message) = config.set(key, &text) {
-                errors.push(err(&at, &message));
+                errors.push(at_line(&at, span, &message));
             }
         }
+        errors.sort_by_key(|e| e.line);
         if errors.is_empty() {
             Ok(Some(config))
         } else {
@@ -325,8 +349,9 @@ impl FleetConfig {
     /// settings): `Ok(None)` when it has none.
     pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Option<Self>, Vec<FleetConfigError>> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![FleetConfigError { source_name: path.display().to_string(), message: e.to_string() }])?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![FleetConfigError { source_name: path.display().to_string(), line: None, message: e.to_string() }]
+        })?;
         Self::from_toml_str(&text).map_err(|errors| {
             errors
                 .into_iter()
@@ -369,7 +394,11 @@ impl FleetConfig {
             };
             if let Err(message) = result {
                 // A misspelt URL variable must not show its password.
-                errors.push(FleetConfigError { source_name: format!("{key}={:?}", redact(value)), message });
+                errors.push(FleetConfigError {
+                    source_name: format!("{key}={:?}", redact(value)),
+                    line: None,
+                    message,
+                });
             }
         }
         if errors.is_empty() {
@@ -488,7 +517,42 @@ pub const KEYS: &[&str] = &[
 ];
 
 fn err(at: &str, message: &str) -> FleetConfigError {
-    FleetConfigError { source_name: at.to_string(), message: message.to_string() }
+    FleetConfigError { source_name: at.to_string(), line: None, message: message.to_string() }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// The shapes `from_toml_str` reads a file as, each value with its place in the file.
+mod spans {
+    use std::collections::BTreeMap;
+
+    use toml::{Spanned, Value};
+
+    /// Only the `fleet` value; the breakers' sections are read by breaker-runtime.
+    #[derive(serde::Deserialize)]
+    pub(super) struct Document {
+        pub(super) fleet: Option<Spanned<Value>>,
+    }
+
+    /// The `[fleet]` table's keys, once it is known to be a table.
+    #[derive(serde::Deserialize)]
+    pub(super) struct Keys {
+        pub(super) fleet: BTreeMap<String, Spanned<Value>>,
+    }
+
+    /// The `[fleet.policies]` table's entries, once it is known to be a table.
+    #[derive(serde::Deserialize)]
+    pub(super) struct PolicyDocument {
+        pub(super) fleet: Policies,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Policies {
+        pub(super) policies: BTreeMap<String, Spanned<Value>>,
+    }
 }
 
 fn normalise(name: &str) -> String {
@@ -530,6 +594,37 @@ mod tests {
             .unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].to_string().starts_with("CIRCUIT_BREAKER_FLEET__POLICY=\"most\": invalid fleet policy"));
+    }
+
+    #[test]
+    fn file_errors_name_the_line_of_their_key() {
+        let text = "[db]\nwait = \"5s\"\n\n[fleet]\nurl = \"redis://x\"\npolcy = \"any\"\n\
+                    lease_ttl = \"soon\"\n\n[fleet.policies]\npayments = \"most\"\n";
+        let errors = FleetConfig::from_toml_str(text).unwrap_err();
+        let lines: Vec<_> = errors.iter().map(|e| (e.source_name.as_str(), e.line)).collect();
+        assert_eq!(
+            lines,
+            [("fleet.polcy", Some(6)), ("fleet.lease_ttl", Some(7)), ("fleet.policies.payments", Some(10))],
+            "{errors:?}"
+        );
+        assert!(errors[1].to_string().starts_with("fleet.lease_ttl, line 7: "), "{}", errors[1]);
+        // A file's errors name the file too; a TOML syntax error names its line.
+        let path = std::env::temp_dir().join(format!("breaker-redis-lines-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let errors = FleetConfig::from_toml_file(&path).unwrap_err();
+        assert_eq!(errors[0].to_string(), format!("{}: fleet.polcy, line 6: {}", path.display(), errors[0].message));
+        std::fs::write(&path, "[fleet]\nurl = \"redis://x\"\nprefix = \n").unwrap();
+        let errors = FleetConfig::from_toml_file(&path).unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(errors[0].line, Some(3), "{errors:?}");
+        // A `fleet` that is not a table, and a missing URL, are on the table's own line.
+        let errors = FleetConfig::from_toml_str("a = 1\nfleet = 5\n").unwrap_err();
+        assert_eq!((errors[0].source_name.as_str(), errors[0].line), ("fleet", Some(2)), "{errors:?}");
+        let errors = FleetConfig::from_toml_str("\n[fleet]\nprefix = \"x\"\n").unwrap_err();
+        assert_eq!((errors[0].source_name.as_str(), errors[0].line), ("fleet.url", Some(2)), "{errors:?}");
+        // Variables have no line.
+        let errors = FleetConfig::new("redis://x").apply_env_vars([("CIRCUIT_BREAKER_FLEET__POLICY", "most")]);
+        assert_eq!(errors.unwrap_err()[0].line, None);
     }
 
     #[test]

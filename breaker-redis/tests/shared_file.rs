@@ -63,7 +63,7 @@ async fn settings_from_the_file_and_the_environment_reach_the_link() {
 }
 
 /// An invalid value names its field and where it came from: the file and key, the variable,
-/// or (set in code) the field.
+/// or (set in code) the field; a file's errors come in line order.
 #[tokio::test]
 async fn an_invalid_value_names_its_field_and_source() {
     let path = write_temp("invalid", "[fleet]\nurl = \"redis://x\"\nlease_ttl = \"soon\"\nshared_probes = 3\n");
@@ -72,8 +72,8 @@ async fn an_invalid_value_names_its_field_and_source() {
     let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(shown.len(), 2, "{shown:?}");
     let file = path.display().to_string();
-    assert!(shown.iter().any(|e| e.starts_with(&format!("{file}: fleet.lease_ttl: "))), "{shown:?}");
-    assert!(shown.iter().any(|e| e.starts_with(&format!("{file}: fleet.shared_probes: "))), "{shown:?}");
+    assert!(shown[0].starts_with(&format!("{file}: fleet.lease_ttl, line 3: ")), "{shown:?}");
+    assert!(shown[1].starts_with(&format!("{file}: fleet.shared_probes, line 4: ")), "{shown:?}");
 
     let errors = FleetConfig::new("redis://x")
         .apply_env_vars([("CIRCUIT_BREAKER_FLEET__COMMAND_TIMEOUT", "0ms"), ("CIRCUIT_BREAKER_FLEET__POLICY", "all")])
