@@ -96,7 +96,8 @@ pub struct FleetConfigError {
 /// Every field has a default except the Redis URL. Auth and TLS go in the URL, as the redis
 /// client reads it: `redis://:password@host:6379/0`, `rediss://user:password@host:6380`.
 /// `rediss://` needs this crate's `tls` feature; a private CA goes in
-/// [`tls_ca_file`](Self::tls_ca_file()). `Debug` output and [`describe`](Self::describe) show
+/// [`tls_ca_file`](Self::tls_ca_file()), and a client certificate for a server that asks for
+/// one (mutual TLS) in [`tls_client_identity`](Self::tls_client_identity). `Debug` output and [`describe`](Self::describe) show
 /// the URL without its password.
 ///
 /// From TOML, the same file as the breakers' settings:
@@ -114,6 +115,8 @@ pub struct FleetConfigError {
 /// reconnect_max = "1s"
 /// max_message_bytes = 4096
 /// # tls_ca_file = "/etc/redis/ca.crt"  # trust only this CA (PEM) for rediss://
+/// # tls_client_cert_file = "/etc/redis/client.crt"  # mutual TLS: this certificate (PEM)
+/// # tls_client_key_file = "/etc/redis/client.key"   # and its private key (PEM)
 ///
 /// [fleet.policies]
 /// payments = "any"
@@ -166,6 +169,14 @@ pub struct FleetConfig {
     /// system's roots: for a Redis whose certificate a private CA signed. Needs the `tls`
     /// feature; read once, by [`Fleet::attach`](crate::Fleet::attach). Default none.
     pub tls_ca_file: Option<PathBuf>,
+    /// With a `rediss://` URL, the PEM certificate (chain) this replica presents to a server
+    /// that asks clients for one (`tls-auth-clients yes`: mutual TLS). Set together with
+    /// [`tls_client_key_file`](Self::tls_client_key_file). Needs the `tls` feature; read once,
+    /// by [`Fleet::attach`](crate::Fleet::attach). Default none.
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// The PEM private key of [`tls_client_cert_file`](Self::tls_client_cert_file) (PKCS#8,
+    /// PKCS#1 or SEC1). Its contents are never logged. Default none.
+    pub tls_client_key_file: Option<PathBuf>,
 }
 
 /// Every field, the URL without its password.
@@ -184,6 +195,8 @@ impl fmt::Debug for FleetConfig {
             .field("reconnect_max", &self.reconnect_max)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_client_cert_file", &self.tls_client_cert_file)
+            .field("tls_client_key_file", &self.tls_client_key_file)
             .finish()
     }
 }
@@ -204,6 +217,8 @@ impl FleetConfig {
             reconnect_max: Duration::from_secs(1),
             max_message_bytes: 4096,
             tls_ca_file: None,
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
         }
     }
 
@@ -254,6 +269,24 @@ impl FleetConfig {
     #[must_use]
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents this PEM certificate (chain) and PEM private key to a `rediss://` server that
+    /// asks clients for a certificate (mutual TLS); needs the `tls` feature.
+    ///
+    /// ```
+    /// use breaker_redis::FleetConfig;
+    ///
+    /// let config = FleetConfig::new("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/etc/redis/ca.crt")
+    ///     .tls_client_identity("/etc/redis/client.crt", "/etc/redis/client.key");
+    /// assert!(config.validate().is_ok());
+    /// ```
+    #[must_use]
+    pub fn tls_client_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_client_cert_file = Some(cert.into());
+        self.tls_client_key_file = Some(key.into());
         self
     }
 
@@ -429,6 +462,11 @@ impl FleetConfig {
             "reconnect_max" => self.reconnect_max = duration()?,
             "tls_ca_file" if value.is_empty() => return Err("must not be empty".into()),
             "tls_ca_file" => self.tls_ca_file = Some(PathBuf::from(value)),
+            "tls_client_cert_file" | "tls_client_key_file" if value.is_empty() => {
+                return Err("must not be empty".into())
+            }
+            "tls_client_cert_file" => self.tls_client_cert_file = Some(PathBuf::from(value)),
+            "tls_client_key_file" => self.tls_client_key_file = Some(PathBuf::from(value)),
             "max_message_bytes" => {
                 self.max_message_bytes =
                     value.parse().map_err(|_| format!("expected a number of bytes, got `{value}`"))?;
@@ -444,8 +482,9 @@ impl FleetConfig {
     }
 
     /// Checks what `from_toml_str` and `apply_env_vars` check for settings made in code: no
-    /// empty prefix or instance id, no zero durations, `reconnect_min <= reconnect_max`, and
-    /// room for a message (`max_message_bytes` at least 256). [`Fleet::attach`](crate::Fleet::attach)
+    /// empty prefix or instance id, no zero durations, `reconnect_min <= reconnect_max`, room
+    /// for a message (`max_message_bytes` at least 256), and a client certificate and key set
+    /// together or not at all. [`Fleet::attach`](crate::Fleet::attach)
     /// calls it.
     ///
     /// ```
@@ -475,6 +514,9 @@ impl FleetConfig {
         }
         check(self.reconnect_min <= self.reconnect_max, "reconnect_min", "must not exceed `reconnect_max`");
         check(self.max_message_bytes >= 256, "max_message_bytes", "must be at least 256");
+        let (cert, key) = (self.tls_client_cert_file.is_some(), self.tls_client_key_file.is_some());
+        check(!cert || key, "tls_client_key_file", "missing: a client certificate needs its private key");
+        check(!key || cert, "tls_client_cert_file", "missing: a client key needs its certificate");
         if errors.is_empty() {
             Ok(())
         } else {
@@ -513,6 +555,8 @@ pub const KEYS: &[&str] = &[
     "reconnect_max",
     "max_message_bytes",
     "tls_ca_file",
+    "tls_client_cert_file",
+    "tls_client_key_file",
     "policies",
 ];
 
@@ -664,6 +708,27 @@ mod tests {
         assert_eq!(config.tls_ca_file, Some(PathBuf::from("/run/ca.pem")));
         let errors = FleetConfig::from_toml_str("[fleet]\nurl = \"rediss://x\"\ntls_ca_file = \"\"\n").unwrap_err();
         assert_eq!(errors[0].source_name, "fleet.tls_ca_file");
+    }
+
+    #[test]
+    fn a_client_certificate_and_its_key_come_together() {
+        let text = "[fleet]\nurl = \"rediss://x\"\ntls_client_cert_file = \"/etc/c.crt\"\ntls_client_key_file = \"/etc/c.key\"\n";
+        let config = FleetConfig::from_toml_str(text).unwrap().unwrap();
+        assert_eq!(config.tls_client_cert_file, Some(PathBuf::from("/etc/c.crt")));
+        assert_eq!(config.tls_client_key_file, Some(PathBuf::from("/etc/c.key")));
+        assert!(config.validate().is_ok());
+        let config = config.apply_env_vars([("CIRCUIT_BREAKER_FLEET__TLS_CLIENT_KEY_FILE", "/run/c.key")]).unwrap();
+        assert_eq!(config.tls_client_key_file, Some(PathBuf::from("/run/c.key")));
+        let mut only_cert = FleetConfig::new("rediss://x");
+        only_cert.tls_client_cert_file = Some("/etc/c.crt".into());
+        let errors = only_cert.validate().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].source_name, "tls_client_key_file", "{errors:?}");
+        let mut only_key = FleetConfig::new("rediss://x");
+        only_key.tls_client_key_file = Some("/etc/c.key".into());
+        assert_eq!(only_key.validate().unwrap_err()[0].source_name, "tls_client_cert_file");
+        let errors = FleetConfig::from_toml_str("[fleet]\nurl = \"rediss://x\"\ntls_client_key_file = \"\"\n");
+        assert_eq!(errors.unwrap_err()[0].source_name, "fleet.tls_client_key_file");
     }
 
     #[test]

@@ -27,8 +27,10 @@
 //! Through the URL, as redis-rs reads it: `redis://:password@host:6379/0`,
 //! `redis://user:password@host:6379`. `rediss://` (TLS) needs this crate's **`tls`** feature
 //! (rustls with the `ring` provider; off by default), which trusts the system's roots, or only
-//! the CA in [`FleetConfig::tls_ca_file()`] when it is set (a private CA). The password is never
-//! logged: URLs are shown as `redis://***@host:6379`.
+//! the CA in [`FleetConfig::tls_ca_file()`] when it is set (a private CA). For a server that
+//! asks clients for a certificate (mutual TLS), [`FleetConfig::tls_client_identity`] names the
+//! PEM certificate and key this replica presents. The password is never logged: URLs are shown
+//! as `redis://***@host:6379`; the key file's contents never are.
 //!
 //! # Example
 //!
@@ -99,18 +101,22 @@ pub enum FleetError {
         /// The instance id of the link already attached.
         instance_id: String,
     },
-    /// The URL asks for TLS (`rediss://`), or a CA file is set, and this build of
-    /// `breaker-redis` has no TLS: turn on its `tls` feature.
+    /// The URL asks for TLS (`rediss://`), or a CA file or client certificate is set, and this
+    /// build of `breaker-redis` has no TLS: turn on its `tls` feature.
     #[error("the fleet URL `{url}` needs TLS, which this build lacks: turn on the `tls` feature of `breaker-redis`")]
     TlsNotBuilt {
         /// The URL, password removed.
         url: String,
     },
-    /// The TLS settings could not be used: the CA file ([`FleetConfig::tls_ca_file()`]) is
-    /// unreadable or holds no PEM certificate, or is set for a URL without TLS.
-    #[error("fleet TLS setting `tls_ca_file` ({path}): {message}")]
+    /// A TLS setting could not be used: its file ([`FleetConfig::tls_ca_file()`],
+    /// [`tls_client_cert_file`](FleetConfig::tls_client_cert_file) or
+    /// [`tls_client_key_file`](FleetConfig::tls_client_key_file)) is unreadable or holds no
+    /// PEM certificate or key, or it is set for a URL without TLS.
+    #[error("fleet TLS setting `{setting}` ({path}): {message}")]
     Tls {
-        /// The CA file.
+        /// The setting: `tls_ca_file`, `tls_client_cert_file` or `tls_client_key_file`.
+        setting: &'static str,
+        /// Its file.
         path: std::path::PathBuf,
         /// What was wrong.
         message: String,
@@ -217,33 +223,72 @@ impl Drop for Fleet {
     }
 }
 
-/// The redis client for `config`'s URL, with its CA file when one is set.
+/// The redis client for `config`'s URL, with its CA file and client certificate when set.
 fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
     let url = config.url.as_str();
     let tls_url = url.trim_start().get(..9).is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
-    if !cfg!(feature = "tls") && (tls_url || config.tls_ca_file.is_some()) {
+    let tls_files = [
+        ("tls_ca_file", &config.tls_ca_file),
+        ("tls_client_cert_file", &config.tls_client_cert_file),
+        ("tls_client_key_file", &config.tls_client_key_file),
+    ];
+    if !cfg!(feature = "tls") && (tls_url || tls_files.iter().any(|(_, file)| file.is_some())) {
         return Err(FleetError::TlsNotBuilt { url: config::redact(url) });
     }
     let client = redis::Client::open(url).map_err(|source| FleetError::Url { url: config::redact(url), source })?;
     #[cfg(feature = "tls")]
-    if tls_url {
-        // The provider the `tls` feature builds. A program that installed its own first (a
-        // build with rustls's other providers too) keeps it: then this fails, harmlessly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    #[cfg(feature = "tls")]
-    if let Some(path) = &config.tls_ca_file {
-        let tls_error = |message: String| FleetError::Tls { path: path.clone(), message };
-        if !tls_url {
-            return Err(tls_error("a CA file needs a `rediss://` URL".into()));
+    {
+        if tls_url {
+            // The provider the `tls` feature builds. A program that installed its own first (a
+            // build with rustls's other providers too) keeps it: then this fails, harmlessly.
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let pem = std::fs::read(path).map_err(|e| tls_error(e.to_string()))?;
-        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-            return Err(tls_error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) in the file".into()));
+        let [ca, cert, key] = tls_files.map(|(setting, file)| read_tls_file(setting, file.as_deref(), tls_url));
+        let (ca, cert, key) = (ca?, cert?, key?);
+        if ca.is_none() && cert.is_none() {
+            return Ok(client);
         }
-        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
-        return redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
-            .map_err(|e| tls_error(e.to_string()));
+        // `validate` has made sure a certificate comes with its key.
+        let client_tls =
+            cert.zip(key).map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key });
+        let certificates = redis::TlsCertificates { client_tls, root_cert: ca };
+        redis::Client::build_with_tls(client.get_connection_info().clone(), certificates).map_err(|e| {
+            // redis-rs parsed the PEM: name the file its message is about.
+            let message = e.to_string();
+            let (setting, file) = if message.contains("private key") {
+                tls_files[2]
+            } else if message.contains("client certificate") {
+                tls_files[1]
+            } else {
+                tls_files[0]
+            };
+            FleetError::Tls { setting, path: file.clone().unwrap_or_default(), message }
+        })
     }
+    #[cfg(not(feature = "tls"))]
     Ok(client)
+}
+
+/// The contents of one TLS file, checked to hold the PEM block it should; `None` when unset.
+#[cfg(feature = "tls")]
+fn read_tls_file(
+    setting: &'static str,
+    path: Option<&std::path::Path>,
+    tls_url: bool,
+) -> Result<Option<Vec<u8>>, FleetError> {
+    let Some(path) = path else { return Ok(None) };
+    let error = |message: String| FleetError::Tls { setting, path: path.to_path_buf(), message };
+    if !tls_url {
+        return Err(error(format!("`{setting}` needs a `rediss://` URL")));
+    }
+    let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let (marker, what): (&[u8], _) = if setting == "tls_client_key_file" {
+        (b"PRIVATE KEY-----", "no PEM private key (`-----BEGIN ... PRIVATE KEY-----`)")
+    } else {
+        (b"-----BEGIN CERTIFICATE-----", "no PEM certificate (`-----BEGIN CERTIFICATE-----`)")
+    };
+    if !pem.windows(marker.len()).any(|w| w == marker) {
+        return Err(error(format!("{what} in the file")));
+    }
+    Ok(Some(pem))
 }

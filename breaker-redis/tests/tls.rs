@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use breaker_redis::{Fleet, FleetConfig, FleetError, FleetPolicy};
 use breaker_runtime::{Config, Registry, State};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use support::{eventually, RedisServer};
 
 const SOON: Duration = Duration::from_secs(5);
 
-/// Writes `ca.crt`, `server.crt` and `server.key` (for 127.0.0.1 and localhost) into `dir`.
+/// Writes `ca.crt`, `server.crt` and `server.key` (for 127.0.0.1 and localhost), and a client
+/// identity the CA signed (`client.crt`, `client.key`), into `dir`.
 fn make_certificates(dir: &std::path::Path) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -32,6 +33,13 @@ fn make_certificates(dir: &std::path::Path) {
     std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
     std::fs::write(dir.join("server.crt"), server_cert.pem()).unwrap();
     std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client.distinguished_name.push(DnType::CommonName, "breaker-redis test replica");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_key = KeyPair::generate().unwrap();
+    let client_cert = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
+    std::fs::write(dir.join("client.crt"), client_cert.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
 }
 
 /// A TLS-only server, or `None` (outside CI, saying why) when `redis-server` is missing or
@@ -98,6 +106,74 @@ async fn rediss_refuses_a_certificate_from_an_unknown_ca() {
     let fleet = Fleet::attach(&plain, config(format!("redis://127.0.0.1:{}", server.port), "y")).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!fleet.link_up());
+}
+
+/// Mutual TLS: a server that asks every client for a certificate its CA signed links the
+/// replicas that present one, and refuses the link of a replica that presents none (which
+/// then judges its calls locally).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_client_certificate_links_where_the_server_demands_one() {
+    let Some(server) = tls_server(&["--tls-auth-clients", "yes"]) else { return };
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let file = |name: &str| server.dir().join(name);
+    let with_identity = |id: &str| {
+        config(url.clone(), id).tls_ca_file(file("ca.crt")).tls_client_identity(file("client.crt"), file("client.key"))
+    };
+    let (a, b, c) = (registry(), registry(), registry());
+    let fleet_a = Fleet::attach(&a, with_identity("a")).unwrap();
+    let fleet_b = Fleet::attach(&b, with_identity("b")).unwrap();
+    let fleet_c = Fleet::attach(&c, config(url.clone(), "c").tls_ca_file(file("ca.crt"))).unwrap();
+    eventually(SOON, || fleet_a.link_up() && fleet_b.link_up()).await.expect("both links up over mutual TLS");
+    for _ in 0..2 {
+        a.breaker("db").core().try_acquire().unwrap().failure();
+    }
+    eventually(SOON, || b.breaker("db").state() == State::Open).await.expect("a's opening reached b over mutual TLS");
+    assert!(!fleet_c.link_up(), "a replica without a client certificate is refused");
+    assert_eq!(c.breaker("db").state(), State::Closed, "and judges locally, untouched by a's opening");
+    c.breaker("db").core().try_acquire().expect("judged locally").success();
+    fleet_a.shutdown().await;
+    fleet_b.shutdown().await;
+    fleet_c.shutdown().await;
+}
+
+/// A client identity that cannot be used is an error at attach naming the setting and file;
+/// a certificate without its key is a configuration error naming the missing one.
+#[tokio::test]
+async fn a_client_identity_that_cannot_be_used_is_an_error_at_attach() {
+    let dir = std::env::temp_dir().join(format!("breaker-redis-identity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certificates(&dir);
+    let url = || "rediss://127.0.0.1:1".to_string();
+    let attach = |config: FleetConfig| Fleet::attach(&Registry::new(), config).map(drop).unwrap_err();
+    let error = attach(config(url(), "k").tls_client_identity(dir.join("client.crt"), dir.join("missing.key")));
+    match &error {
+        FleetError::Tls { setting, path, .. } => {
+            assert_eq!((*setting, path.as_path()), ("tls_client_key_file", dir.join("missing.key").as_path()));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The certificate where the key should be: no key in it (and its bytes are not shown).
+    let error = attach(config(url(), "s").tls_client_identity(dir.join("client.crt"), dir.join("client.crt")));
+    assert!(
+        error.to_string().contains("`tls_client_key_file`") && error.to_string().contains("no PEM private key"),
+        "{error}"
+    );
+    let error = attach(config(url(), "c").tls_client_identity(dir.join("client.key"), dir.join("client.key")));
+    assert!(
+        error.to_string().contains("`tls_client_cert_file`") && error.to_string().contains("no PEM certificate"),
+        "{error}"
+    );
+    let plain = attach(
+        config("redis://127.0.0.1:1".into(), "p").tls_client_identity(dir.join("client.crt"), dir.join("client.key")),
+    );
+    assert!(plain.to_string().contains("needs a `rediss://` URL"), "{plain}");
+    let mut only_cert = config(url(), "o");
+    only_cert.tls_client_cert_file = Some(dir.join("client.crt"));
+    match attach(only_cert) {
+        FleetError::Config(errors) => assert_eq!(errors[0].source_name, "tls_client_key_file", "{errors:?}"),
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
