@@ -198,7 +198,8 @@ impl RegistryBuilder {
         Ok(self)
     }
 
-    /// Apply file settings read elsewhere (see [`sources::from_toml_str`]).
+    /// Apply file settings read elsewhere (see `sources::from_toml_str`, with the `toml`
+    /// feature).
     pub fn file_config(mut self, file: SourceConfig) -> Self {
         self.file = Some(file);
         self

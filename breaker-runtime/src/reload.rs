@@ -50,7 +50,7 @@ pub(crate) fn report_errors(errors: &SourceErrors, what: &str) {
 
 impl Registry {
     /// Re-reads the file and environment this registry was built from
-    /// ([`RegistryBuilder::from_toml_file`](crate::RegistryBuilder::from_toml_file),
+    /// (`RegistryBuilder::from_toml_file`, with the `toml` feature, and
     /// [`RegistryBuilder::from_env`](crate::RegistryBuilder::from_env)) and applies them.
     ///
     /// The whole new configuration is validated first: on any error nothing changes and every
@@ -206,8 +206,8 @@ impl Registry {
     }
 }
 
-/// Watches a registry's configuration file; see [`Registry::watch_config`]. Dropping it stops
-/// the watch.
+/// Watches a registry's configuration file; see `Registry::watch_config` (the `toml`
+/// feature). Dropping it stops the watch.
 pub struct ConfigWatch {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,

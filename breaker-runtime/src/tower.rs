@@ -71,8 +71,8 @@ impl CircuitBreakerLayer {
 }
 
 impl<C> CircuitBreakerLayer<C> {
-    /// Classify responses with `classify` ([`HttpClassifier`], [`GrpcClassifier`], a
-    /// [`Classifier`](crate::Classifier) or a closure).
+    /// Classify responses with `classify` (`HttpClassifier` or `GrpcClassifier` with the `http`
+    /// feature, a [`Classifier`](crate::Classifier) or a closure).
     pub fn classify<D>(self, classify: D) -> CircuitBreakerLayer<D> {
         CircuitBreakerLayer { breaker: self.breaker, classify }
     }
