@@ -68,6 +68,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use config::{FleetConfig, FleetConfigError, FleetPolicy, ENV_PREFIX, KEYS};
+/// The redis client crate this one links with, for [`Fleet::attach_with_client`].
+pub use redis;
 pub use stats::{FleetStats, LINK_UP, MESSAGES};
 
 /// Local changes waiting for the link task; beyond this they are dropped and counted.
@@ -157,8 +159,40 @@ impl Fleet {
     /// nothing); the callback only queues a state change for the link task, without waiting.
     pub fn attach(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
         config.validate().map_err(FleetError::Config)?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let client = client(&config)?;
+        Self::link(registry, config, client)
+    }
+
+    /// [`attach`](Self::attach) with a `redis::Client` the caller built: for connection
+    /// settings [`FleetConfig`] does not cover (a TLS setup of your own, say). The client
+    /// decides where and how to connect; `config.url` is then only shown in logs, and the TLS
+    /// files of `config` are not read. Every other setting applies as with `attach`.
+    /// [`redis`] is re-exported so the client's version matches.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use breaker_redis::{redis, Fleet, FleetConfig};
+    /// use breaker_runtime::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let client = redis::Client::open("redis://10.0.0.7:6379/2")?;
+    /// let fleet = Fleet::attach_with_client(&registry, FleetConfig::new("redis://10.0.0.7:6379/2"), client)?;
+    /// # drop(fleet);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn attach_with_client(
+        registry: &Registry,
+        config: FleetConfig,
+        client: redis::Client,
+    ) -> Result<Fleet, FleetError> {
+        config.validate().map_err(FleetError::Config)?;
+        Self::link(registry, config, client)
+    }
+
+    /// Starts the link task for a checked `config` and its client.
+    fn link(registry: &Registry, config: FleetConfig, client: redis::Client) -> Result<Fleet, FleetError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let registry_id = registry.id();
         {
             let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);

@@ -427,3 +427,35 @@ async fn attaching_a_second_fleet_to_one_registry_is_refused_until_the_first_is_
     first.shutdown().await;
     Fleet::attach(&registry, FleetConfig::new("redis://127.0.0.1:1")).expect("attach again once the first is gone");
 }
+
+/// A caller-built client decides where the link connects: the settings' URL (here a closed
+/// port) is only shown in logs, and the settings are checked as `attach` checks them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_built_client_links_where_it_points() {
+    let server = server!();
+    let a = replica(config(&server, "a", FleetPolicy::Any), Duration::from_secs(30)).await;
+    let registry = Registry::builder()
+        .metrics(false)
+        .default_config(Config::builder().consecutive_failures(5).wait(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    registry.breaker("db");
+    let mut settings = config(&server, "b", FleetPolicy::Any);
+    settings.url = "redis://127.0.0.1:1".into();
+    let client = breaker_redis::redis::Client::open(server.url()).unwrap();
+    let fleet = Fleet::attach_with_client(&registry, settings.clone(), client).unwrap();
+    eventually(SOON, || fleet.link_up()).await.expect("linked through the caller's client");
+    a.trip();
+    eventually(SOON, || registry.breaker("db").state() == State::Open).await.expect("b adopted a's opening");
+    // The same settings through `attach` go to their URL, where nothing answers.
+    let by_url = Fleet::attach(&Registry::new(), settings.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!by_url.link_up());
+    settings.lease_ttl = Duration::ZERO;
+    let client = breaker_redis::redis::Client::open(server.url()).unwrap();
+    match Fleet::attach_with_client(&Registry::new(), settings, client) {
+        Err(breaker_redis::FleetError::Config(errors)) => assert_eq!(errors[0].source_name, "lease_ttl"),
+        other => panic!("{other:?}"),
+    }
+    fleet.shutdown().await;
+}
