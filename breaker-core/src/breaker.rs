@@ -494,8 +494,7 @@ impl CircuitBreaker {
         if let Some(upper) = self.clock.cheap_upper_bound() {
             if upper < until {
                 // Never promise more than the configured wait: the precise time is at most `upper`.
-                let retry_after_nanos = until - upper;
-                return Err(Rejected { name: self.name.clone(), reason: RejectReason::Open, retry_after_nanos });
+                return Err(self.rejected(RejectReason::Open, until - upper));
             }
         }
         self.admit_other(Word(self.word.load(Ordering::Acquire)), wrap)
@@ -589,6 +588,7 @@ impl CircuitBreaker {
     }
 
     /// A rejection; `retry_after_nanos` counts only for [`RejectReason::Open`].
+    #[inline]
     fn rejected(&self, reason: RejectReason, retry_after_nanos: u64) -> Rejected {
         Rejected { name: self.name.clone(), reason, retry_after_nanos }
     }
