@@ -2,12 +2,13 @@
 //!
 //! Two readings per metered call, so its cost shows: with the `quanta` feature it is the
 //! CPU's time-stamp counter, calibrated once (about 10 ns a reading on our benchmark VM);
-//! without it, [`Instant`] (`CLOCK_MONOTONIC`, about 25 ns). The Prometheus exporter
+//! without it, [`std::time::Instant`] (`CLOCK_MONOTONIC`, about 25 ns) through
+//! breaker-core's `SystemClock`, the clock the breakers read. The Prometheus exporter
 //! compiles quanta already, so a metered service turns the feature on for nothing; a service
 //! without a recorder never reads this clock at all.
 
+#[cfg(feature = "quanta")]
 use std::sync::OnceLock;
-use std::time::Instant;
 
 /// The clock metered calls are timed with: see the module's documentation.
 #[cfg(feature = "quanta")]
@@ -16,32 +17,28 @@ pub(crate) type CallClock = QuantaClock;
 #[cfg(not(feature = "quanta"))]
 pub(crate) type CallClock = InstantClock;
 
-/// [`Instant`] readings as nanoseconds since the clock was made.
+/// [`SystemClock`](breaker_core::SystemClock) readings (`Instant`, as nanoseconds since the
+/// breakers' common origin).
 #[derive(Clone, Copy)]
 #[cfg_attr(feature = "quanta", allow(dead_code))]
-pub(crate) struct InstantClock {
-    origin: Instant,
-}
+pub(crate) struct InstantClock;
 
 #[cfg_attr(feature = "quanta", allow(dead_code))]
 impl InstantClock {
     /// The process-wide clock.
     pub(crate) fn shared() -> Self {
-        static CLOCK: OnceLock<InstantClock> = OnceLock::new();
-        *CLOCK.get_or_init(|| InstantClock { origin: Instant::now() })
+        InstantClock
     }
 
     /// A stand-in for a breaker that never times its calls: building it costs nothing extra.
     pub(crate) fn unread() -> Self {
-        Self::shared()
+        InstantClock
     }
 
-    /// Nanoseconds since the clock was made; only differences between readings mean anything.
+    /// Nanoseconds since the origin; only differences between readings mean anything.
     #[inline]
     pub(crate) fn raw(&self) -> u64 {
-        let since = self.origin.elapsed();
-        // 2^64 ns is 584 years of uptime.
-        since.as_secs().wrapping_mul(1_000_000_000).wrapping_add(u64::from(since.subsec_nanos()))
+        breaker_core::Clock::now_nanos(&breaker_core::SystemClock)
     }
 
     /// The nanoseconds from the reading `start` to the later reading `end`.
