@@ -116,6 +116,11 @@ pub(crate) struct BreakerMetrics {
     probe_ignored: Counter,
     probe_cancelled: Counter,
     retries: Counter,
+    /// `circuit_breaker_state_since_seconds`, and the two rate gauges that
+    /// [`refresh_rates`] sets on every scrape: registered once, here.
+    state_since: Gauge,
+    failure_rate: Gauge,
+    slow_call_rate: Gauge,
     /// When the state last changed, and since when it has been open: for alerting metrics.
     alerting: Arc<Alerting>,
 }
@@ -219,6 +224,9 @@ impl BreakerMetrics {
             probe_ignored: probe("ignored"),
             probe_cancelled: probe("cancelled"),
             retries: breaker_counter(RETRY_ATTEMPTS, n, None),
+            state_since: breaker_gauge(STATE_SINCE, n),
+            failure_rate: breaker_gauge(FAILURE_RATE, n),
+            slow_call_rate: breaker_gauge(SLOW_CALL_RATE, n),
             alerting: Arc::new(Alerting::new()),
         };
         m.alerting_created();
@@ -247,6 +255,9 @@ impl BreakerMetrics {
             probe_ignored: Counter::noop(),
             probe_cancelled: Counter::noop(),
             retries: Counter::noop(),
+            state_since: Gauge::noop(),
+            failure_rate: Gauge::noop(),
+            slow_call_rate: Gauge::noop(),
             alerting: Arc::new(Alerting::new()),
         }
     }
@@ -370,7 +381,7 @@ impl BreakerMetrics {
             self.warn_unmetered();
             return; // as every other metric of this breaker: nothing was recording at creation
         }
-        self.alerting_transition(from, open_for);
+        self.alerting_transition(open_for);
         self.state.set(f64::from(to.code()));
         let n = self.name.to_string();
         counter!(STATE_TRANSITIONS, LABEL_BREAKER => n, "from" => from.as_str(), "to" => to.as_str()).increment(1);
@@ -517,14 +528,14 @@ impl BreakerMetrics {
     /// At creation: the state-since gauge and zero rates.
     fn alerting_created(&self) {
         if self.live {
-            breaker_gauge(STATE_SINCE, &self.name).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+            self.state_since.set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
             self.set_rates(0.0, 0.0);
         }
     }
 
     /// On a transition: the state-since gauge and the open-period histogram.
-    fn alerting_transition(&self, _from: State, open_for: Option<(State, Duration)>) {
-        breaker_gauge(STATE_SINCE, &self.name).set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
+    fn alerting_transition(&self, open_for: Option<(State, Duration)>) {
+        self.state_since.set(unix_seconds(self.alerting.since.load(Ordering::Relaxed)));
         if let Some((state, lasted)) = open_for {
             breaker_histogram(OPEN_DURATION, &self.name, Some(("state", state.as_str()))).record(lasted.as_secs_f64());
         }
@@ -532,8 +543,8 @@ impl BreakerMetrics {
 
     /// Sets the rate gauges.
     fn set_rates(&self, failure_rate: f64, slow_call_rate: f64) {
-        breaker_gauge(FAILURE_RATE, &self.name).set(failure_rate);
-        breaker_gauge(SLOW_CALL_RATE, &self.name).set(slow_call_rate);
+        self.failure_rate.set(failure_rate);
+        self.slow_call_rate.set(slow_call_rate);
     }
 
     /// A breaker created without a recorder changed state while one is installed: say once
