@@ -286,43 +286,50 @@ fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
         let client_tls =
             cert.zip(key).map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key });
         let certificates = redis::TlsCertificates { client_tls, root_cert: ca };
+        // Every file parsed above as redis-rs parses it: what is left to fail is the CA's
+        // certificates as trust anchors.
         redis::Client::build_with_tls(client.get_connection_info().clone(), certificates).map_err(|e| {
-            // redis-rs parsed the PEM: name the file its message is about.
-            let message = e.to_string();
-            let (setting, file) = if message.contains("private key") {
-                tls_files[2]
-            } else if message.contains("client certificate") {
-                tls_files[1]
-            } else {
-                tls_files[0]
-            };
-            FleetError::Tls { setting, path: file.clone().unwrap_or_default(), message }
+            let (setting, file) = tls_files[0];
+            FleetError::Tls { setting, path: file.clone().unwrap_or_default(), message: e.to_string() }
         })
     }
     #[cfg(not(feature = "tls"))]
     Ok(client)
 }
 
-/// The contents of one TLS file, checked to hold the PEM block it should; `None` when unset.
+/// The contents of one TLS file, parsed as the PEM it should hold (certificates, or for
+/// `tls_client_key_file` a private key), so an error names the file; `None` when unset.
 #[cfg(feature = "tls")]
 fn read_tls_file(
     setting: &'static str,
     path: Option<&std::path::Path>,
     tls_url: bool,
 ) -> Result<Option<Vec<u8>>, FleetError> {
+    use rustls::pki_types::pem::{self, PemObject};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
     let Some(path) = path else { return Ok(None) };
     let error = |message: String| FleetError::Tls { setting, path: path.to_path_buf(), message };
     if !tls_url {
         return Err(error(format!("`{setting}` needs a `rediss://` URL")));
     }
-    let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-    let (marker, what): (&[u8], _) = if setting == "tls_client_key_file" {
-        (b"PRIVATE KEY-----", "no PEM private key (`-----BEGIN ... PRIVATE KEY-----`)")
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let parsed = if setting == "tls_client_key_file" {
+        PrivateKeyDer::from_pem_slice(&bytes).map(drop)
     } else {
-        (b"-----BEGIN CERTIFICATE-----", "no PEM certificate (`-----BEGIN CERTIFICATE-----`)")
+        CertificateDer::pem_slice_iter(&bytes).try_fold(0, |n, cert| cert.map(|_| n + 1)).and_then(|n| match n {
+            0 => Err(pem::Error::NoItemsFound),
+            _ => Ok(()),
+        })
     };
-    if !pem.windows(marker.len()).any(|w| w == marker) {
-        return Err(error(format!("{what} in the file")));
+    match parsed {
+        Ok(()) => Ok(Some(bytes)),
+        Err(pem::Error::NoItemsFound) if setting == "tls_client_key_file" => {
+            Err(error("no PEM private key (`-----BEGIN ... PRIVATE KEY-----`) in the file".into()))
+        }
+        Err(pem::Error::NoItemsFound) => {
+            Err(error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) in the file".into()))
+        }
+        Err(e) => Err(error(format!("unreadable PEM: {e}"))),
     }
-    Ok(Some(pem))
 }
