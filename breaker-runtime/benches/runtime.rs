@@ -164,6 +164,16 @@ fn prometheus_floor(c: &mut Criterion) {
             black_box(clock.delta_as_nanos(started, clock.raw()))
         })
     });
+    // The pair of readings a metered call of ours takes: breaker-core's `Stopwatch`, as
+    // breaker-runtime chooses it (the time-stamp counter where trusted, else `Instant`).
+    let stopwatch = breaker_runtime::Stopwatch::tsc(std::time::Duration::from_millis(2))
+        .unwrap_or_else(breaker_runtime::Stopwatch::system);
+    g.bench_function("clock_pair_stopwatch", |b| {
+        b.iter(|| {
+            let started = stopwatch.raw();
+            black_box(stopwatch.nanos_between(started, stopwatch.raw()))
+        })
+    });
     g.bench_function("counter_increment", |b| b.iter(|| calls.increment(1)));
     g.bench_function("histogram_record", |b| b.iter(|| duration.record(black_box(1e-6))));
     g.bench_function("all_three", |b| {

@@ -1,113 +1,115 @@
 //! The clock that times admitted calls for `circuit_breaker_call_duration_seconds`.
 //!
-//! Two readings per metered call, so its cost shows: with the `quanta` feature it is the
-//! CPU's time-stamp counter, calibrated once (about 10 ns a reading on our benchmark VM);
-//! without it, [`std::time::Instant`] (`CLOCK_MONOTONIC`, about 25 ns) through
-//! breaker-core's `SystemClock`, the clock the breakers read. The Prometheus exporter
-//! compiles quanta already, so a metered service turns the feature on for nothing; a service
-//! without a recorder never reads this clock at all.
+//! Two readings per metered call, so its cost shows. It is breaker-core's
+//! [`Stopwatch`]: the CPU's time-stamp counter, calibrated once against the breakers' clock,
+//! where the counter is trusted (x86-64 with an invariant counter; on Linux, only when the
+//! kernel's own clock source is `tsc`), else [`std::time::Instant`] (`CLOCK_MONOTONIC`)
+//! through breaker-core's `SystemClock`, the clock the breakers read. A service without a
+//! recorder never reads this clock at all.
 
-#[cfg(feature = "quanta")]
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use breaker_core::Stopwatch;
 
 /// The clock metered calls are timed with: see the module's documentation.
-#[cfg(feature = "quanta")]
-pub(crate) type CallClock = QuantaClock;
-/// The clock metered calls are timed with: see the module's documentation.
-#[cfg(not(feature = "quanta"))]
-pub(crate) type CallClock = InstantClock;
+pub(crate) type CallClock = CallStopwatch;
 
-/// [`SystemClock`](breaker_core::SystemClock) readings (`Instant`, as nanoseconds since the
-/// breakers' common origin).
+/// How long the one calibration of the counter takes (the first metered breaker's creation
+/// sleeps that long): enough for a rate within 0.01%.
+const CALIBRATION: Duration = Duration::from_millis(2);
+
+/// The process's [`Stopwatch`], chosen and calibrated once.
 #[derive(Clone, Copy)]
-#[cfg_attr(feature = "quanta", allow(dead_code))]
-pub(crate) struct InstantClock;
+pub(crate) struct CallStopwatch(Stopwatch);
 
-#[cfg_attr(feature = "quanta", allow(dead_code))]
-impl InstantClock {
-    /// The process-wide clock.
+impl CallStopwatch {
+    /// The process-wide clock: the counter if it is trusted here, calibrated on first use.
     pub(crate) fn shared() -> Self {
-        InstantClock
+        static CLOCK: OnceLock<Stopwatch> = OnceLock::new();
+        CallStopwatch(*CLOCK.get_or_init(|| {
+            let counter = if kernel_trusts_the_counter() { Stopwatch::tsc(CALIBRATION) } else { None };
+            counter.unwrap_or_else(Stopwatch::system)
+        }))
     }
 
     /// A stand-in for a breaker that never times its calls: building it costs nothing extra.
     pub(crate) fn unread() -> Self {
-        InstantClock
+        CallStopwatch(Stopwatch::system())
     }
 
-    /// Nanoseconds since the origin; only differences between readings mean anything.
+    /// A raw reading: only differences between readings mean anything.
     #[inline]
     pub(crate) fn raw(&self) -> u64 {
-        breaker_core::Clock::now_nanos(&breaker_core::SystemClock)
+        self.0.raw()
     }
 
     /// The nanoseconds from the reading `start` to the later reading `end`.
     #[inline]
     pub(crate) fn nanos_between(&self, start: u64, end: u64) -> u64 {
-        end.saturating_sub(start)
+        self.0.nanos_between(start, end)
     }
 }
 
-/// The time-stamp counter through quanta, calibrated once.
-#[cfg(feature = "quanta")]
-#[derive(Clone)]
-pub(crate) struct QuantaClock {
-    inner: quanta::Clock,
+/// Whether the operating system vouches for the time-stamp counter: on Linux, when it is the
+/// kernel's own clock source (the kernel checks the counters of all CPUs agree before picking
+/// it, and drops it when its watchdog finds it drifting). Elsewhere the CPU's invariant flag,
+/// which [`Stopwatch::tsc`] checks, is taken as enough, as the operating systems there time
+/// themselves with the counter when it is set.
+fn kernel_trusts_the_counter() -> bool {
+    if cfg!(target_os = "linux") {
+        clock_source_is_tsc(
+            std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource").ok(),
+        )
+    } else {
+        true
+    }
 }
 
-#[cfg(feature = "quanta")]
-impl QuantaClock {
-    /// The process-wide clock, calibrated once (quanta takes up to 200 ms for it).
-    pub(crate) fn shared() -> Self {
-        static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-        QuantaClock { inner: CLOCK.get_or_init(quanta::Clock::new).clone() }
-    }
-
-    /// A stand-in for a breaker that never times its calls: never read, and built without
-    /// the calibration a real one needs.
-    pub(crate) fn unread() -> Self {
-        static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-        QuantaClock { inner: CLOCK.get_or_init(|| quanta::Clock::mock().0).clone() }
-    }
-
-    /// A raw counter reading: only differences between readings mean anything.
-    #[inline]
-    pub(crate) fn raw(&self) -> u64 {
-        self.inner.raw()
-    }
-
-    /// The nanoseconds from the reading `start` to the later reading `end`.
-    #[inline]
-    pub(crate) fn nanos_between(&self, start: u64, end: u64) -> u64 {
-        self.inner.delta_as_nanos(start, end)
-    }
+/// Whether the contents of Linux's `current_clocksource` name the time-stamp counter.
+fn clock_source_is_tsc(current: Option<String>) -> bool {
+    current.is_some_and(|source| source.trim() == "tsc")
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use super::*;
+
     /// A 5 ms sleep measures at least 5 ms and not absurdly more, and a reading is 0 from itself.
-    macro_rules! measures_a_sleep {
-        ($clock:expr) => {{
-            let clock = $clock;
-            let a = clock.raw();
-            std::thread::sleep(Duration::from_millis(5));
-            let b = clock.raw();
-            let nanos = clock.nanos_between(a, b);
-            assert!((5_000_000..5_000_000_000).contains(&nanos), "a 5 ms sleep measured {nanos} ns");
-            assert_eq!(clock.nanos_between(b, b), 0);
-        }};
+    fn measures_a_sleep(clock: CallStopwatch) {
+        let a = clock.raw();
+        std::thread::sleep(Duration::from_millis(5));
+        let b = clock.raw();
+        let nanos = clock.nanos_between(a, b);
+        assert!((5_000_000..5_000_000_000).contains(&nanos), "a 5 ms sleep measured {nanos} ns");
+        assert_eq!(clock.nanos_between(b, b), 0);
     }
 
     #[test]
-    fn the_instant_clock_measures_a_sleep() {
-        measures_a_sleep!(super::InstantClock::shared());
+    fn the_shared_clock_measures_a_sleep() {
+        measures_a_sleep(CallStopwatch::shared());
     }
 
-    #[cfg(feature = "quanta")]
     #[test]
-    fn the_quanta_clock_measures_a_sleep() {
-        measures_a_sleep!(super::QuantaClock::shared());
+    fn the_stand_in_clock_measures_a_sleep() {
+        measures_a_sleep(CallStopwatch::unread());
+    }
+
+    /// On a Linux x86-64 machine whose kernel clocks itself with the counter (this project's
+    /// CI and benchmark machines), metered calls are timed with the counter.
+    #[test]
+    fn the_counter_is_used_where_the_kernel_uses_it() {
+        let expected = cfg!(target_arch = "x86_64") && kernel_trusts_the_counter();
+        assert_eq!(CallStopwatch::shared().0.is_tsc(), expected, "{:?}", CallStopwatch::shared().0);
+    }
+
+    #[test]
+    fn only_the_tsc_clock_source_is_trusted() {
+        assert!(clock_source_is_tsc(Some("tsc\n".into())));
+        assert!(!clock_source_is_tsc(Some("kvm-clock\n".into())));
+        assert!(!clock_source_is_tsc(Some("hpet\n".into())));
+        assert!(!clock_source_is_tsc(None), "an unreadable file");
     }
 }

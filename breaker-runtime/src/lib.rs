@@ -146,8 +146,8 @@ pub use retry::Retry;
 
 pub use breaker_core::{
     parse, testing, CircuitBreaker, Clock, ClockSource, Config, ConfigBuilder, ConfigError, FleetCause, InstanceId,
-    ManualOp, Name, Outcome, Reason, RejectReason, Rejected, Snapshot, State, ThresholdExceeded, Ticker, TickerError,
-    Transition, WindowKind,
+    ManualOp, Name, Outcome, Reason, RejectReason, Rejected, Snapshot, State, Stopwatch, ThresholdExceeded, Ticker,
+    TickerError, Transition, WindowKind,
 };
 
 #[doc = include_str!("circuit_breaker.md")]
