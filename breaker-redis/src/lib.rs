@@ -110,19 +110,25 @@ pub enum FleetError {
         /// The URL, password removed.
         url: String,
     },
-    /// A TLS setting could not be used: its file ([`FleetConfig::tls_ca_file()`],
-    /// [`tls_client_cert_file`](FleetConfig::tls_client_cert_file) or
-    /// [`tls_client_key_file`](FleetConfig::tls_client_key_file)) is unreadable or holds no
-    /// PEM certificate or key, or it is set for a URL without TLS.
-    #[error("fleet TLS setting `{setting}` ({path}): {message}")]
-    Tls {
-        /// The setting: `tls_ca_file`, `tls_client_cert_file` or `tls_client_key_file`.
-        setting: &'static str,
-        /// Its file.
-        path: std::path::PathBuf,
-        /// What was wrong.
-        message: String,
-    },
+    /// TLS settings that could not be used, every one of them: a file
+    /// ([`FleetConfig::tls_ca_file()`], [`tls_client_cert_file`](FleetConfig::tls_client_cert_file)
+    /// or [`tls_client_key_file`](FleetConfig::tls_client_key_file)) that is unreadable or
+    /// holds no PEM certificate or key, or that is set for a URL without TLS.
+    #[error("fleet TLS: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Tls(Vec<TlsFileError>),
+}
+
+/// One TLS setting that could not be used (see [`FleetError::Tls`]). The file's contents are
+/// never shown: a key file's would be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting `{setting}` ({}): {message}", path.display())]
+pub struct TlsFileError {
+    /// The setting: `tls_ca_file`, `tls_client_cert_file` or `tls_client_key_file`.
+    pub setting: &'static str,
+    /// Its file.
+    pub path: std::path::PathBuf,
+    /// What was wrong.
+    pub message: String,
 }
 
 /// The registries with a fleet link (by [`Registry::id`]), and the link's instance id.
@@ -277,8 +283,13 @@ fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
             // build with rustls's other providers too) keeps it: then this fails, harmlessly.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        // Every file read and checked before any error is returned, so one error names them all.
         let [ca, cert, key] = tls_files.map(|(setting, file)| read_tls_file(setting, file.as_deref(), tls_url));
-        let (ca, cert, key) = (ca?, cert?, key?);
+        let errors: Vec<TlsFileError> =
+            [&ca, &cert, &key].into_iter().filter_map(|read| read.as_ref().err().cloned()).collect();
+        let (Ok(ca), Ok(cert), Ok(key)) = (ca, cert, key) else {
+            return Err(FleetError::Tls(errors));
+        };
         if ca.is_none() && cert.is_none() {
             return Ok(client);
         }
@@ -290,7 +301,11 @@ fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
         // certificates as trust anchors.
         redis::Client::build_with_tls(client.get_connection_info().clone(), certificates).map_err(|e| {
             let (setting, file) = tls_files[0];
-            FleetError::Tls { setting, path: file.clone().unwrap_or_default(), message: e.to_string() }
+            FleetError::Tls(vec![TlsFileError {
+                setting,
+                path: file.clone().unwrap_or_default(),
+                message: e.to_string(),
+            }])
         })
     }
     #[cfg(not(feature = "tls"))]
@@ -304,12 +319,12 @@ fn read_tls_file(
     setting: &'static str,
     path: Option<&std::path::Path>,
     tls_url: bool,
-) -> Result<Option<Vec<u8>>, FleetError> {
+) -> Result<Option<Vec<u8>>, TlsFileError> {
     use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     let Some(path) = path else { return Ok(None) };
-    let error = |message: String| FleetError::Tls { setting, path: path.to_path_buf(), message };
+    let error = |message: String| TlsFileError { setting, path: path.to_path_buf(), message };
     if !tls_url {
         return Err(error(format!("`{setting}` needs a `rediss://` URL")));
     }

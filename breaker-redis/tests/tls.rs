@@ -147,8 +147,26 @@ async fn a_client_identity_that_cannot_be_used_is_an_error_at_attach() {
     let attach = |config: FleetConfig| Fleet::attach(&Registry::new(), config).map(drop).unwrap_err();
     let error = attach(config(url(), "k").tls_client_identity(dir.join("client.crt"), dir.join("missing.key")));
     match &error {
-        FleetError::Tls { setting, path, .. } => {
-            assert_eq!((*setting, path.as_path()), ("tls_client_key_file", dir.join("missing.key").as_path()));
+        FleetError::Tls(errors) => {
+            let named: Vec<_> = errors.iter().map(|e| (e.setting, e.path.as_path())).collect();
+            assert_eq!(named, [("tls_client_key_file", dir.join("missing.key").as_path())]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Every unusable file in one error, in the order of the settings: not the first alone.
+    let error = attach(
+        config(url(), "e")
+            .tls_ca_file(dir.join("missing-ca.crt"))
+            .tls_client_identity(dir.join("client.key"), dir.join("missing.key")),
+    );
+    match &error {
+        FleetError::Tls(errors) => {
+            let settings: Vec<_> = errors.iter().map(|e| e.setting).collect();
+            assert_eq!(settings, ["tls_ca_file", "tls_client_cert_file", "tls_client_key_file"], "{error}");
+            let text = error.to_string();
+            for shown in ["missing-ca.crt", "no PEM certificate", "missing.key"] {
+                assert!(text.contains(shown), "{shown:?} missing from: {text}");
+            }
         }
         other => panic!("{other:?}"),
     }
@@ -181,7 +199,7 @@ async fn a_ca_file_that_cannot_be_used_is_an_error_at_attach() {
     let missing =
         Fleet::attach(&Registry::new(), config("rediss://127.0.0.1:1".into(), "m").tls_ca_file("/nonexistent/ca.crt"));
     let error = missing.unwrap_err();
-    assert!(matches!(error, FleetError::Tls { .. }), "{error:?}");
+    assert!(matches!(&error, FleetError::Tls(errors) if errors.len() == 1), "{error:?}");
     assert!(error.to_string().contains("/nonexistent/ca.crt"), "{error}");
     let not_pem = std::env::temp_dir().join(format!("breaker-redis-not-pem-{}", std::process::id()));
     std::fs::write(&not_pem, "hello").unwrap();
