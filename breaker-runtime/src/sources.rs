@@ -261,16 +261,17 @@ fn unknown_key(key: &str, upper: bool) -> String {
 
 /// Records which spelling set each canonical key of one layer, so an alias and its key both
 /// set is an error.
+/// Keyed as [`SourceConfig::origins`] is, so both share one copy of the map's code.
 #[derive(Default)]
-struct Spellings(BTreeMap<(String, &'static str), String>);
+struct Spellings(BTreeMap<(String, String), String>);
 
 impl Spellings {
     /// `Err` with a message when `layer` already had `canonical` set under another spelling.
     fn note(&mut self, layer: &str, canonical: &str, spelling: &str) -> Result<(), String> {
-        let Some(canonical) = KEYS.iter().copied().find(|k| *k == canonical) else {
+        if !KEYS.contains(&canonical) {
             return Ok(());
-        };
-        match self.0.insert((layer.to_owned(), canonical), spelling.to_owned()) {
+        }
+        match self.0.insert((layer.to_owned(), canonical.to_owned()), spelling.to_owned()) {
             Some(earlier) if earlier != spelling => Err(format!(
                 "`{spelling}` and `{earlier}` both set `{canonical}`; keep one (aliases: see the README's table)"
             )),
@@ -431,9 +432,14 @@ where
     if errors.is_empty() {
         Ok(config)
     } else {
-        errors.sort_by(|a, b| a.location.cmp(&b.location));
+        sort_by_location(&mut errors);
         Err(SourceErrors { source: "environment".to_owned(), errors })
     }
+}
+
+/// Sorts the environment's errors by variable: one function, so one copy of the sort's code.
+fn sort_by_location(errors: &mut [SourceError]) {
+    errors.sort_by(|a, b| a.location.cmp(&b.location));
 }
 
 /// `true`/`false` (and `1`/`0`, `yes`/`no`, `on`/`off`), whatever the case.
@@ -516,7 +522,7 @@ pub fn from_env_vars_os(
         Ok(_) => Err(SourceErrors { source: "environment".to_owned(), errors }),
         Err(mut e) => {
             e.errors.extend(errors);
-            e.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            sort_by_location(&mut e.errors);
             Err(e)
         }
     }
