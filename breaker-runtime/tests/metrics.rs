@@ -284,6 +284,30 @@ fn calls_are_counted_by_outcome_and_timed() {
     assert!(durations.iter().all(|d| d.is_finite() && *d >= 0.0), "{durations:?}");
 }
 
+/// The recorded duration is the call's real duration in seconds, whichever clock times it
+/// (the CPU's counter where trusted, else `Instant`): a wrongly scaled counter fails this.
+#[test]
+fn a_recorded_duration_is_the_calls_real_duration_in_seconds() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let api = Registry::new().breaker("api");
+    let started = std::time::Instant::now();
+    api.call_blocking(|| {
+        std::thread::sleep(Duration::from_millis(30));
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    let real = started.elapsed().as_secs_f64();
+    api.call_blocking(|| Ok::<_, ()>(())).unwrap();
+
+    let durations = Recorded::take(&snapshotter).histogram(names::CALL_DURATION, &[("breaker", "api")]);
+    let [slept, quick] = durations[..] else { panic!("{durations:?}") };
+    // At most the time around it, with 1% for the counter's calibrated rate.
+    assert!((0.030..=real * 1.01).contains(&slept), "a 30 ms call recorded {slept} s (it took {real} s in all)");
+    assert!(quick < 0.030, "a call that does nothing recorded {quick} s");
+}
+
 #[test]
 fn a_panicking_call_is_counted_and_timed_as_a_failure_whichever_poll_panics() {
     let recorder = DebuggingRecorder::new();
