@@ -490,8 +490,9 @@ impl CircuitBreaker {
         if word.state() != State::Open {
             return self.admit_other(word, wrap);
         }
-        let until = self.deadline.load(Ordering::Acquire);
         if let Some(upper) = self.clock.cheap_upper_bound() {
+            // Loaded after the clock read: nothing of ours is then kept across it but `self`.
+            let until = self.deadline.load(Ordering::Acquire);
             if upper < until {
                 // Never promise more than the configured wait: the precise time is at most `upper`.
                 return Err(self.rejected(RejectReason::Open, until - upper));
