@@ -1,6 +1,6 @@
 //! A registry's configuration layers, and which of them supplied each field of a breaker.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use breaker_core::{Config, ConfigBuilder, ConfigError, KEYS};
 
@@ -11,7 +11,9 @@ use crate::sources::{SourceConfig, SourceError};
 pub(crate) struct Layers {
     pub(crate) code_default: ConfigBuilder,
     pub(crate) attribute: HashMap<String, (ConfigBuilder, &'static str)>,
-    pub(crate) code: HashMap<String, ConfigBuilder>,
+    // A `BTreeMap` as the file and environment layers' sections are: it shares their map's
+    // compiled code (a `HashMap` was one more copy of its own).
+    pub(crate) code: BTreeMap<String, ConfigBuilder>,
     pub(crate) file: SourceConfig,
     /// The file's path as shown in reports, when the file layer came from one.
     pub(crate) file_name: Option<String>,
