@@ -282,8 +282,10 @@ pub async fn run(options: Options, out: &mut (dyn Write + Send)) -> std::io::Res
                 continue;
             }
         }
-        // The breaker exists, with the attribute's settings registered, after its first call.
-        if !config_shown && registry.get("content-service").is_some() {
+        // The attribute registers its settings on its first call, so they are shown once a
+        // call has finished. (The breaker itself exists from `mark_critical` on, before that:
+        // shown then, it would claim the defaults.)
+        if !config_shown && lock(&tally_with).calls > 0 {
             config_shown = true;
             let config = registry.effective_config("content-service").map_err(std::io::Error::other)?;
             clear_progress(out, options.progress)?;

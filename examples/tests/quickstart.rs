@@ -33,3 +33,21 @@ async fn the_quickstart_shows_opening_fallbacks_and_recovery() {
     // And why `fallback` exceeds `rejected`.
     assert!(text.contains("fallback = rejected + failed or timed out"), "{text}");
 }
+
+/// The configuration line never shows settings before the attribute has registered them
+/// (on the first call). `mark_critical` creates the breaker before that, so "the breaker
+/// exists" alone once printed the defaults (seen in CI, when the demo's loop looked before
+/// any worker had called). With no workers at all nothing ever registers them: no line may
+/// claim the defaults are what the breaker runs with.
+#[tokio::test(flavor = "current_thread")]
+async fn the_configuration_is_shown_only_once_the_attribute_has_registered_it() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = Some(format!("http://{closed}"));
+    let options = quickstart::Options { duration: Duration::from_millis(500), url, workers: 0, progress: false };
+    let mut out = Vec::new();
+    quickstart::run(options, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    for line in text.lines().filter(|l| l.contains("runs with:")) {
+        assert!(line.contains("over the last 20 calls (once 10 are in)"), "before the first call: {line}");
+    }
+}
