@@ -12,43 +12,19 @@ use std::time::Duration;
 
 use breaker_core::Stopwatch;
 
-/// The clock metered calls are timed with: see the module's documentation.
-pub(crate) type CallClock = CallStopwatch;
-
 /// How long the one calibration of the counter takes (the first metered breaker's creation
 /// sleeps that long): enough for a rate within 0.01%.
 const CALIBRATION: Duration = Duration::from_millis(2);
 
-/// The process's [`Stopwatch`], chosen and calibrated once.
-#[derive(Clone, Copy)]
-pub(crate) struct CallStopwatch(Stopwatch);
-
-impl CallStopwatch {
-    /// The process-wide clock: the counter if it is trusted here, calibrated on first use.
-    pub(crate) fn shared() -> Self {
-        static CLOCK: OnceLock<Stopwatch> = OnceLock::new();
-        CallStopwatch(*CLOCK.get_or_init(|| {
-            let counter = if kernel_trusts_the_counter() { Stopwatch::tsc(CALIBRATION) } else { None };
-            counter.unwrap_or_else(Stopwatch::system)
-        }))
-    }
-
-    /// A stand-in for a breaker that never times its calls: building it costs nothing extra.
-    pub(crate) fn unread() -> Self {
-        CallStopwatch(Stopwatch::system())
-    }
-
-    /// A raw reading: only differences between readings mean anything.
-    #[inline]
-    pub(crate) fn raw(&self) -> u64 {
-        self.0.raw()
-    }
-
-    /// The nanoseconds from the reading `start` to the later reading `end`.
-    #[inline]
-    pub(crate) fn nanos_between(&self, start: u64, end: u64) -> u64 {
-        self.0.nanos_between(start, end)
-    }
+/// The process's clock for metered calls: the counter if it is trusted here, calibrated on
+/// first use; chosen once. A breaker that never times its calls holds
+/// [`Stopwatch::system`], which costs nothing to build.
+pub(crate) fn shared() -> Stopwatch {
+    static CLOCK: OnceLock<Stopwatch> = OnceLock::new();
+    *CLOCK.get_or_init(|| {
+        let counter = if kernel_trusts_the_counter() { Stopwatch::tsc(CALIBRATION) } else { None };
+        counter.unwrap_or_else(Stopwatch::system)
+    })
 }
 
 /// Whether the operating system vouches for the time-stamp counter: on Linux, when it is the
@@ -78,7 +54,7 @@ mod tests {
     use super::*;
 
     /// A 5 ms sleep measures at least 5 ms and not absurdly more, and a reading is 0 from itself.
-    fn measures_a_sleep(clock: CallStopwatch) {
+    fn measures_a_sleep(clock: Stopwatch) {
         let a = clock.raw();
         std::thread::sleep(Duration::from_millis(5));
         let b = clock.raw();
@@ -89,12 +65,12 @@ mod tests {
 
     #[test]
     fn the_shared_clock_measures_a_sleep() {
-        measures_a_sleep(CallStopwatch::shared());
+        measures_a_sleep(shared());
     }
 
     #[test]
     fn the_stand_in_clock_measures_a_sleep() {
-        measures_a_sleep(CallStopwatch::unread());
+        measures_a_sleep(Stopwatch::system());
     }
 
     /// On a Linux x86-64 machine whose kernel clocks itself with the counter (this project's
@@ -102,7 +78,7 @@ mod tests {
     #[test]
     fn the_counter_is_used_where_the_kernel_uses_it() {
         let expected = cfg!(target_arch = "x86_64") && kernel_trusts_the_counter();
-        assert_eq!(CallStopwatch::shared().0.is_tsc(), expected, "{:?}", CallStopwatch::shared().0);
+        assert_eq!(shared().is_tsc(), expected, "{:?}", shared());
     }
 
     #[test]

@@ -42,9 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use breaker_core::{Name, Outcome, Reason, State};
-
-use crate::call_clock::CallClock;
+use breaker_core::{Name, Outcome, Reason, State, Stopwatch};
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram, Unit};
 
 /// `circuit_breaker_state`
@@ -99,7 +97,7 @@ pub(crate) struct BreakerMetrics {
     /// Times calls when `live`: a raw counter read at each end, scaled once. Not metered, it is
     /// a stand-in that is never read, so the hot path checks `live` (or a call's `Started`)
     /// alone.
-    clock: CallClock,
+    clock: Stopwatch,
     state: Gauge,
     /// `circuit_breaker_calls_total` for success, failure and ignored, in [`outcome_index`]
     /// order: the hot path indexes rather than branches.
@@ -175,7 +173,7 @@ pub(crate) type Started = Option<NonZeroU64>;
 
 /// The seconds from the raw reading `started` to the raw reading `now`.
 #[inline]
-fn seconds_between(clock: &CallClock, started: NonZeroU64, now: u64) -> f64 {
+fn seconds_between(clock: &Stopwatch, started: NonZeroU64, now: u64) -> f64 {
     // Through `i64`, which x86-64 converts in one instruction (`u64` takes six); 2^63 ns is
     // 292 years.
     let nanos = i64::try_from(clock.nanos_between(started.get(), now)).unwrap_or(i64::MAX);
@@ -209,7 +207,7 @@ impl BreakerMetrics {
             name: name.clone(),
             enabled,
             live,
-            clock: CallClock::shared(),
+            clock: crate::call_clock::shared(),
             state: breaker_gauge(STATE, n),
             calls: [calls("success"), calls("failure"), calls("ignored")],
             rejected: calls("rejected"),
@@ -240,7 +238,7 @@ impl BreakerMetrics {
             name: name.clone(),
             enabled,
             live: false,
-            clock: CallClock::unread(),
+            clock: Stopwatch::system(),
             state: Gauge::noop(),
             calls: [Counter::noop(), Counter::noop(), Counter::noop()],
             rejected: Counter::noop(),
