@@ -285,10 +285,11 @@ fn client(config: &FleetConfig) -> Result<redis::Client, FleetError> {
         }
         // Every file read and checked before any error is returned, so one error names them all.
         let [ca, cert, key] = tls_files.map(|(setting, file)| read_tls_file(setting, file.as_deref(), tls_url));
-        let errors: Vec<TlsFileError> =
-            [&ca, &cert, &key].into_iter().filter_map(|read| read.as_ref().err().cloned()).collect();
-        let (Ok(ca), Ok(cert), Ok(key)) = (ca, cert, key) else {
-            return Err(FleetError::Tls(errors));
+        let (ca, cert, key) = match (ca, cert, key) {
+            (Ok(ca), Ok(cert), Ok(key)) => (ca, cert, key),
+            (ca, cert, key) => {
+                return Err(FleetError::Tls([ca.err(), cert.err(), key.err()].into_iter().flatten().collect()))
+            }
         };
         if ca.is_none() && cert.is_none() {
             return Ok(client);
