@@ -14,7 +14,7 @@ use breaker_core::{CircuitBreaker, Config};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 mod shared;
-use shared::{failsafe_open, ours_open, recloser_open, Fail};
+use shared::{failsafe_open, floor_rejection, ours_open, recloser_open, Fail};
 
 fn ours_closed() -> CircuitBreaker {
     // Equivalent to the peers below: a 100-call window, 50% threshold.
@@ -67,20 +67,9 @@ fn single_thread(c: &mut Criterion) {
     // readings there are, alone. The coarse one is what an open rejection pays.
     let system = ClockSource::System;
     g.bench_function("clock_read_coarse", |b| b.iter(|| black_box(system.now_coarse())));
-    // The least any open rejection without a ticker does, written by hand: that coarse reading,
-    // one load of a deadline, a compare, and an error that names the breaker and the wait left.
-    // The gap between it and `breaker_core` is what our state machine adds.
+    // The least any open rejection without a ticker does (`shared::floor_rejection`).
     let deadline = AtomicU64::new(u64::MAX);
-    g.bench_function("floor_hand_written", |b| {
-        b.iter(|| {
-            let (coarse, lag) = system.now_coarse();
-            let until = deadline.load(Ordering::Acquire);
-            let upper = coarse + lag;
-            let rejected: Result<(), (&'static str, u64)> =
-                if upper < until { Err(("bench", until - upper)) } else { Ok(()) };
-            black_box(rejected)
-        })
-    });
+    g.bench_function("floor_hand_written", |b| b.iter(|| black_box(floor_rejection(&system, &deadline))));
     g.bench_function("clock_read_precise", |b| b.iter(|| black_box(system.now_nanos())));
     g.finish();
 }

@@ -10,14 +10,14 @@
 //! target: the open rejection at most 1.3× the coarse clock read.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use breaker_core::{ClockSource, Ticker};
 
 #[allow(dead_code)] // the peers' constructors, which this bench does not time
 mod shared;
-use shared::ours_open;
+use shared::{floor_rejection, ours_open};
 
 /// Calls of each contender per batch, and rounds of batches.
 const BATCH: u32 = 2_000;
@@ -34,25 +34,15 @@ fn batch<F: FnMut()>(f: &mut F) -> f64 {
     start.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH)
 }
 
-/// The median of `samples`.
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 /// The median ns per call of each closure, over `ROUNDS` rounds that time one batch of each.
 macro_rules! interleaved {
     ($($f:ident),+) => {{
-        let mut samples = [$({ let _ = stringify!($f); Vec::with_capacity(ROUNDS) }),+];
-        for _ in 0..ROUNDS {
-            let mut i = 0;
-            $(
-                samples[i].push(batch(&mut $f));
-                i += 1;
-            )+
-            let _ = i;
-        }
-        samples.map(median)
+        let rounds: Vec<_> = (0..ROUNDS).map(|_| [$(batch(&mut $f)),+]).collect();
+        std::array::from_fn::<f64, { [$(stringify!($f)),+].len() }, _>(|i| {
+            let mut samples: Vec<f64> = rounds.iter().map(|round| round[i]).collect();
+            samples.sort_by(f64::total_cmp);
+            samples[samples.len() / 2]
+        })
     }};
 }
 
@@ -73,15 +63,9 @@ fn main() {
     let mut coarse = || {
         black_box(system.now_coarse());
     };
-    // As `benches/core.rs`'s `floor_hand_written`: the coarse reading, one load of a deadline, a
-    // compare and an error naming the breaker and the wait left.
+    // As `benches/core.rs`'s `floor_hand_written`.
     let mut floor = || {
-        let (coarse, lag) = system.now_coarse();
-        let until = deadline.load(Ordering::Acquire);
-        let upper = coarse + lag;
-        let rejected: Result<(), (&'static str, u64)> =
-            if upper < until { Err(("bench", until - upper)) } else { Ok(()) };
-        let _ = black_box(rejected);
+        let _ = black_box(floor_rejection(&system, &deadline));
     };
     let plain = interleaved!(open, coarse, floor);
     let ticker = Ticker::start(Ticker::DEFAULT_PERIOD).expect("no other ticker runs in this bench");
