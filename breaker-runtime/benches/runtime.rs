@@ -164,8 +164,9 @@ fn prometheus_floor(c: &mut Criterion) {
             black_box(clock.delta_as_nanos(started, clock.raw()))
         })
     });
-    // The pair of readings a metered call of ours takes: breaker-core's `Stopwatch`, as
-    // breaker-runtime chooses it (the time-stamp counter where trusted, else `Instant`).
+    // The pair of readings a metered call of ours takes: breaker-core's `Stopwatch` (the
+    // time-stamp counter where the CPU's flag allows it, else `Instant`; breaker-runtime also
+    // asks the kernel, which this bench does not).
     let stopwatch = breaker_runtime::Stopwatch::tsc(std::time::Duration::from_millis(2))
         .unwrap_or_else(breaker_runtime::Stopwatch::system);
     g.bench_function("clock_pair_stopwatch", |b| {

@@ -261,6 +261,7 @@ fn unknown_key(key: &str, upper: bool) -> String {
 
 /// Records which spelling set each canonical key of one layer, so an alias and its key both
 /// set is an error.
+///
 /// Keyed as [`SourceConfig::origins`] is, so both share one copy of the map's code.
 #[derive(Default)]
 struct Spellings(BTreeMap<(String, String), String>);
